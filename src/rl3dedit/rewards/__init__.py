@@ -1,0 +1,1 @@
+"""rl3dedit.rewards"""

@@ -1,0 +1,92 @@
+"""Pinhole cameras in the one convention rl3dedit uses everywhere.
+
+- `viewmats` are **world-to-camera** 4x4 matrices with OpenCV camera axes (x right, y down, z forward);
+  this is gsplat's `viewmats` and VGGT's `extrinsic` (as 3x4) convention.
+- `Ks` are pixel intrinsics [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] for images of `width` x `height`,
+  with pixel centres at integer + 0.5 coordinates (the pixel (0, 0) covers [0, 1) x [0, 1)).
+- `c2w` names appear only where a pose is camera-to-world.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+
+@dataclass
+class Cameras:
+    """A batch of V pinhole cameras sharing one image size.
+
+    Fields:
+        viewmats: (V, 4, 4) world-to-camera, OpenCV axes.
+        Ks: (V, 3, 3) pixel intrinsics for `width` x `height` images.
+        width, height: image size in pixels.
+        image_paths: optional V paths of the images these cameras observed.
+    """
+
+    viewmats: torch.Tensor
+    Ks: torch.Tensor
+    width: int
+    height: int
+    image_paths: list[Path] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, source: str = "Cameras") -> None:
+        if self.viewmats.ndim != 3 or self.viewmats.shape[1:] != (4, 4):
+            raise ValueError(f"{source}: viewmats has shape {tuple(self.viewmats.shape)}, expected (V, 4, 4)")
+        v = self.viewmats.shape[0]
+        if tuple(self.Ks.shape) != (v, 3, 3):
+            raise ValueError(f"{source}: Ks has shape {tuple(self.Ks.shape)}, expected ({v}, 3, 3)")
+        if not (torch.isfinite(self.viewmats).all() and torch.isfinite(self.Ks).all()):
+            raise ValueError(f"{source}: camera matrices contain NaN or inf")
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"{source}: image size {self.width}x{self.height} is not positive")
+        if self.image_paths is not None and len(self.image_paths) != v:
+            raise ValueError(f"{source}: {len(self.image_paths)} image paths for {v} cameras")
+
+    def __len__(self) -> int:
+        return self.viewmats.shape[0]
+
+    @property
+    def c2w(self) -> torch.Tensor:
+        """(V, 4, 4) camera-to-world matrices (OpenCV axes)."""
+        return torch.linalg.inv(self.viewmats)
+
+    @property
+    def centers(self) -> torch.Tensor:
+        """(V, 3) camera centres in world coordinates."""
+        return self.c2w[:, :3, 3]
+
+    @property
+    def device(self) -> torch.device:
+        return self.viewmats.device
+
+    def __getitem__(self, index: int | slice | list[int] | torch.Tensor) -> "Cameras":
+        """Cameras selected by an index, slice, list or tensor of indices (always a batch)."""
+        if isinstance(index, int):
+            index = [index]
+        idx = torch.as_tensor(index) if isinstance(index, list) else index
+        paths = None
+        if self.image_paths is not None:
+            order = range(len(self))[index] if isinstance(index, slice) else [int(i) for i in torch.as_tensor(idx).reshape(-1)]
+            paths = [self.image_paths[i] for i in order]
+        return Cameras(self.viewmats[idx], self.Ks[idx], self.width, self.height, paths)
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Cameras":
+        return Cameras(
+            self.viewmats.to(device=device, dtype=dtype), self.Ks.to(device=device, dtype=dtype),
+            self.width, self.height, self.image_paths,
+        )
+
+    def rescaled(self, width: int, height: int) -> "Cameras":
+        """The same cameras for images resized to `width` x `height` (intrinsics scaled per axis)."""
+        sx, sy = width / self.width, height / self.height
+        Ks = self.Ks.clone()
+        Ks[:, 0, :] *= sx
+        Ks[:, 1, :] *= sy
+        Ks[:, 2, :] = self.Ks[:, 2, :]
+        return Cameras(self.viewmats.clone(), Ks, width, height, self.image_paths)

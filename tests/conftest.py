@@ -1,0 +1,32 @@
+"""Shared test fixtures. Tests never touch the network: hub access is switched off for the whole session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+for _var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "RL3DEDIT_JUDGE_MODEL", "RL3DEDIT_ENHANCE_MODEL"):
+    os.environ.pop(_var, None)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get("RL3DEDIT_SHARED", REPO_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The ../shared folder (real scenes, VGGT fixtures); tests that need it skip where it does not exist."""
+    if not SHARED_DIR.is_dir():
+        pytest.skip(f"{SHARED_DIR} does not exist")
+    return SHARED_DIR
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_torch():
+    torch.manual_seed(0)
+    yield
