@@ -72,7 +72,7 @@ def preset_path(name: str) -> Path:
 def load_config(preset_or_path: str | Path) -> RunConfig:
     """Load a preset by name or a YAML file path; errors name the file and the failing fields."""
     path = Path(preset_or_path)
-    if not path.suffix and str(preset_or_path) in PRESETS:
+    if not path.suffix and not path.exists():
         path = preset_path(str(preset_or_path))
     if not path.is_file():
         raise FileNotFoundError(f"config {path} does not exist (presets: {', '.join(PRESETS)})")

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from rl3dedit.config import RunConfig, load_config
+from rl3dedit.pipeline.edit import resolve_device  # noqa: F401  (one device rule for every command)
 
 console = Console(stderr=True)
 
@@ -28,9 +29,28 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def resolve_device(name: str) -> str:
-    import torch
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
+
+class stage_progress:
+    """A rich progress bar over the pipeline's stages; use as a context manager yielding the callback."""
+
+    def __enter__(self):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(), console=console, transient=False,
+        )
+        self._progress.__enter__()
+        self._task = None
+        return self._update
+
+    def _update(self, stage: str, index: int, total: int) -> None:
+        if self._task is None:
+            self._task = self._progress.add_task(stage, total=total)
+        self._progress.update(self._task, description=stage, completed=index)
+
+    def __exit__(self, exc_type, exc, tb):
+        if self._task is not None and exc_type is None:
+            self._progress.update(self._task, description="done", completed=self._progress.tasks[0].total)
+        return self._progress.__exit__(exc_type, exc, tb)

@@ -1,0 +1,60 @@
+"""Run folders that are either complete or absent.
+
+A run writes into a hidden temporary sibling of its output folder and renames it into place only when every file is
+written, so an interrupted or failed run never leaves a folder that looks complete. A marker file identifies folders
+made by rl3dedit, which are the only existing folders a new run may replace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+RUN_MARKER = ".rl3dedit-run"
+
+
+class OutputExistsError(FileExistsError):
+    """The output folder exists and was not made by rl3dedit (or overwriting was refused)."""
+
+
+def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
+    """Refuse an existing output folder unless it is an rl3dedit run folder and `overwrite` is set."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir} exists and is not a folder")
+    if not any(out_dir.iterdir()):
+        return
+    if not (out_dir / RUN_MARKER).exists():
+        raise OutputExistsError(f"{out_dir} exists, is not empty and was not written by rl3dedit; choose another --out")
+    if not overwrite:
+        raise OutputExistsError(f"{out_dir} holds an earlier run; pass --overwrite to replace it")
+
+
+@contextlib.contextmanager
+def atomic_run_dir(out_dir: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder that becomes `out_dir` when the block succeeds, and is deleted when it fails."""
+    out_dir = out_dir.expanduser().resolve()
+    check_output_dir(out_dir, overwrite=overwrite)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        yield tmp
+        (tmp / RUN_MARKER).write_text("written by rl3dedit\n")
+        if out_dir.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            os.replace(out_dir, trash / out_dir.name)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
