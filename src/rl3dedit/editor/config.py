@@ -20,4 +20,7 @@ class EditorConfig(BaseModel):
     num_steps: int = Field(28, ge=1)
     guidance_scale: float = 2.5
     seed: int = 42
-    max_sequence_length: int = Field(512, ge=1)
+    max_sequence_length: int = Field(512, ge=1, le=512)
+    """T5 tokens of the prompt (diffusers caps it at 512)."""
+    tiny_seed: int = 0
+    """Weight seed of the offline tiny pipeline (`model: tiny`)."""

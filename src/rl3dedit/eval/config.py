@@ -1,6 +1,13 @@
-"""Evaluation settings."""
+"""Evaluation settings (the `eval:` section of a preset)."""
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MetricName = Literal["clip", "ph_loss", "ph_loss_rendered_depth", "vggt", "viescore", "time"]
+"""Metric families `rl3dedit eval` can compute; `eval.metrics` picks a subset."""
+
+ALL_METRICS: tuple[MetricName, ...] = ("clip", "ph_loss", "ph_loss_rendered_depth", "vggt", "viescore", "time")
 
 
 class EvalConfig(BaseModel):
@@ -8,3 +15,19 @@ class EvalConfig(BaseModel):
 
     clip_model: str = "tiny"
     """`tiny` (offline random CLIP), or a hub id / local folder (openai/clip-vit-large-patch14)."""
+    metrics: list[MetricName] = Field(default_factory=lambda: list(ALL_METRICS))
+    """Metric families to compute; leave one out to skip its model (e.g. drop `ph_loss`/`vggt` without VGGT weights)."""
+    render_size: int | None = Field(None, ge=16)
+    """Longer side (px) of the evaluation renders; None = `views.view_size`."""
+    ph_depth_rel_threshold: float = Field(0.05, gt=0)
+    """Ph-Loss validity mask: |D_{A->B} - D_B| < threshold * D_B (tau is not stated by the paper; see docs)."""
+    judge_model: str = "gpt-4.1"
+    """VIEScore judge model; the environment variable RL3DEDIT_JUDGE_MODEL overrides it (paper: GPT-4.1)."""
+    judge_views: int = Field(3, ge=1)
+    """Evaluation views per case shown to the judge (evenly spaced); VIEScore is averaged over them."""
+    judge_timeout_s: float = Field(60.0, gt=0)
+    """HTTP timeout of one judge request."""
+    judge_image_size: int = Field(512, ge=64)
+    """Longer side (px) of the images sent to the judge."""
+    report_max_video_mb: float = Field(4.0, ge=0)
+    """Turntables up to this size are embedded as video in report.html; all get a frame strip."""

@@ -209,6 +209,8 @@ def run_edit(
     background = tuple(config.render.background)
     with atomic_run_dir(Path(out_dir), overwrite=overwrite) as tmp:
         with clock.stage("load"):
+            # The editor loads first so that missing weights fail before any long fit or render.
+            pipe = load_pipeline(config.editor, device)
             source_scene, all_cameras, render_path, fit_metrics = _load_inputs(
                 config, scene=scene, cameras=cameras, scene_path=scene_path, cameras_path=cameras_path,
                 data=data, device=device,
@@ -220,7 +222,6 @@ def run_edit(
         with clock.stage("render"):
             source_views = _render_rgb(source_scene, view_cameras, background)
         with clock.stage("edit"):
-            pipe = load_pipeline(config.editor, device)
             editor = KontextGridEditor(
                 pipe, rows=vc.rows, cols=vc.cols, layout=vc.layout,
                 max_sequence_length=config.editor.max_sequence_length,

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,3 +91,71 @@ class Cameras:
         Ks[:, 1, :] *= sy
         Ks[:, 2, :] = self.Ks[:, 2, :]
         return Cameras(self.viewmats.clone(), Ks, width, height, self.image_paths)
+
+
+def look_at_viewmats(eyes: torch.Tensor, target: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """World-to-camera OpenCV view matrices of cameras at `eyes` looking at `target`.
+
+    Args:
+        eyes: (V, 3) camera centres in world coordinates.
+        target: (3,) the point every camera looks at (it lands on the principal point).
+        up: (3,) world up direction; it appears as image up (camera -y), so it must not be parallel to a view axis.
+    Returns:
+        (V, 4, 4) viewmats (x right, y down, z forward): rows of R are the camera axes in world space, t = -R @ eye.
+    """
+    if eyes.ndim != 2 or eyes.shape[1] != 3:
+        raise ValueError(f"look_at_viewmats: eyes has shape {tuple(eyes.shape)}, expected (V, 3)")
+    target = torch.as_tensor(target, dtype=eyes.dtype, device=eyes.device).reshape(3)
+    up = torch.as_tensor(up, dtype=eyes.dtype, device=eyes.device).reshape(3)
+    forward = target[None] - eyes
+    if (forward.norm(dim=-1) < 1e-9).any():
+        raise ValueError("look_at_viewmats: an eye coincides with the target")
+    z = torch.nn.functional.normalize(forward, dim=-1)
+    x = torch.linalg.cross(z, up.expand_as(z))
+    if (x.norm(dim=-1) < 1e-6 * up.norm()).any():
+        raise ValueError("look_at_viewmats: a viewing direction is parallel to `up`; pass a different up vector")
+    x = torch.nn.functional.normalize(x, dim=-1)
+    y = torch.linalg.cross(z, x)
+    rot = torch.stack([x, y, z], dim=1)
+    viewmats = torch.zeros(eyes.shape[0], 4, 4, dtype=eyes.dtype, device=eyes.device)
+    viewmats[:, :3, :3] = rot
+    viewmats[:, :3, 3] = -(rot @ eyes[:, :, None])[:, :, 0]
+    viewmats[:, 3, 3] = 1.0
+    return viewmats
+
+
+def intrinsics_from_fov(fov_x_deg: float, width: int, height: int) -> torch.Tensor:
+    """(3, 3) pinhole intrinsics with horizontal field of view `fov_x_deg`, square pixels, centred principal point.
+
+    fx = fy = (width / 2) / tan(fov_x / 2); (cx, cy) = (width / 2, height / 2) (pixel centres at +0.5).
+    """
+    if not 0.0 < fov_x_deg < 180.0:
+        raise ValueError(f"intrinsics_from_fov: fov_x_deg must be in (0, 180), got {fov_x_deg}")
+    if width <= 0 or height <= 0:
+        raise ValueError(f"intrinsics_from_fov: image size {width}x{height} is not positive")
+    focal = 0.5 * width / math.tan(math.radians(fov_x_deg) / 2)
+    return torch.tensor([[focal, 0.0, width / 2], [0.0, focal, height / 2], [0.0, 0.0, 1.0]], dtype=torch.float32)
+
+
+@dataclass
+class CameraRecords:
+    """Cameras as a capture file describes them: the pinhole part plus optional lens distortion.
+
+    Fields:
+        cameras: the pinhole cameras (viewmats, Ks, size, image paths); they describe the *undistorted* images.
+        distortion: (V, 4) OpenCV k1, k2, p1, p2 per camera, or None when the file has no distortion. The images on
+            disk are distorted by it; `load_capture` undistorts them with `undistort_images`.
+    """
+
+    cameras: Cameras
+    distortion: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.distortion is not None and tuple(self.distortion.shape) != (len(self.cameras), 4):
+            raise ValueError(
+                f"CameraRecords: distortion has shape {tuple(self.distortion.shape)}, expected ({len(self.cameras)}, 4)"
+            )
+
+    @property
+    def is_distorted(self) -> bool:
+        return self.distortion is not None and bool((self.distortion != 0).any())

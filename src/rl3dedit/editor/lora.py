@@ -1,0 +1,159 @@
+"""LoRA on the FLUX transformer through peft (diffusers' `add_adapter`), its export and a merged single-file export.
+
+Targets: the 13 FLUX/Kontext modules of Flow-GRPO and diffusers' Kontext DreamBooth script (`flow_grpo.md` §12);
+`proj_out` is left out on purpose (it would also match the top-level output projection). Gaussian init makes
+lora_B = 0, so a fresh adapter changes nothing and the first GRPO ratio is exactly 1 (`flow_grpo.md` §20.9).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from diffusers import FluxKontextPipeline, FluxTransformer2DModel
+
+logger = logging.getLogger(__name__)
+
+ADAPTER_NAME = "default"
+KONTEXT_LORA_TARGETS: tuple[str, ...] = (
+    "attn.to_k", "attn.to_q", "attn.to_v", "attn.to_out.0",
+    "attn.add_k_proj", "attn.add_q_proj", "attn.add_v_proj", "attn.to_add_out",
+    "ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2",
+    "proj_mlp",
+)
+LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+
+
+def has_lora(transformer: FluxTransformer2DModel) -> bool:
+    return bool(getattr(transformer, "peft_config", None))
+
+
+def add_lora(transformer: FluxTransformer2DModel, rank: int = 32, alpha: float = 32,
+             target_modules: tuple[str, ...] | list[str] = KONTEXT_LORA_TARGETS, init_seed: int = 0) -> None:
+    """Attach a trainable LoRA adapter (lora_A ~ N(0, 1/r²), lora_B = 0) and freeze every base weight.
+
+    paper.md §5.1: rank 32, alpha 32. The init draws from the global RNG inside `fork_rng` seeded with
+    `init_seed`, so it is reproducible and leaves the caller's RNG alone.
+    """
+    from peft import LoraConfig
+
+    if rank < 1:
+        raise ValueError(f"LoRA rank must be >= 1, got {rank}")
+    if has_lora(transformer):
+        raise ValueError("the transformer already has a LoRA adapter; load or train that one instead")
+    config = LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights="gaussian", target_modules=list(target_modules))
+    transformer.requires_grad_(False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        transformer.add_adapter(config, adapter_name=ADAPTER_NAME)
+    for name, param in transformer.named_parameters():
+        param.requires_grad_("lora_" in name)
+    logger.info("LoRA r=%d alpha=%s on %d modules: %d trainable parameters", rank, alpha,
+                sum(1 for n, _ in transformer.named_modules() if n.endswith(".lora_A")),
+                sum(p.numel() for p in lora_parameters(transformer)))
+
+
+def lora_parameters(transformer: FluxTransformer2DModel) -> list[torch.nn.Parameter]:
+    """The LoRA parameters (lora_A / lora_B weights), in module order."""
+    return [p for name, p in transformer.named_parameters() if "lora_" in name]
+
+
+@contextlib.contextmanager
+def adapters_disabled(transformer: FluxTransformer2DModel) -> Iterator[None]:
+    """Run the base model (the KL reference policy, `flow_grpo.md` §8) inside the block; adapters come back after."""
+    if not has_lora(transformer):
+        yield
+        return
+    transformer.disable_adapters()
+    try:
+        yield
+    finally:
+        transformer.enable_adapters()
+
+
+def _lora_state_dict(transformer: FluxTransformer2DModel) -> dict[str, torch.Tensor]:
+    from peft.utils import get_peft_model_state_dict
+
+    return {k: v.detach().contiguous() for k, v in get_peft_model_state_dict(transformer, adapter_name=ADAPTER_NAME).items()}
+
+
+@contextlib.contextmanager
+def _atomic_dir(folder: Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder; it replaces `folder` only when the block finishes."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        yield tmp
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def save_lora(transformer: FluxTransformer2DModel, folder: str | Path) -> Path:
+    """Write the adapter as `folder/pytorch_lora_weights.safetensors` in diffusers' pipeline LoRA format
+    (keys prefixed `transformer.`, peft config in the metadata): `FluxKontextPipeline.load_lora_weights(folder)`
+    and `load_lora` read it. Written to a temporary folder and renamed."""
+    if not has_lora(transformer):
+        raise ValueError("the transformer has no LoRA adapter to save (call add_lora first)")
+    folder = Path(folder)
+    metadata = transformer.peft_config[ADAPTER_NAME].to_dict()
+    with _atomic_dir(folder) as tmp:
+        FluxKontextPipeline.save_lora_weights(
+            str(tmp), transformer_lora_layers=_lora_state_dict(transformer),
+            transformer_lora_adapter_metadata=metadata, weight_name=LORA_WEIGHT_NAME,
+        )
+    return folder
+
+
+def load_lora(transformer: FluxTransformer2DModel, folder: str | Path) -> None:
+    """Load an adapter written by `save_lora` (or any diffusers Flux LoRA folder) as the trainable adapter."""
+    path = Path(folder) / LORA_WEIGHT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"LoRA file {path} does not exist; expected a folder written by save_lora")
+    if has_lora(transformer):
+        transformer.delete_adapters(ADAPTER_NAME)
+    state, metadata = FluxKontextPipeline.lora_state_dict(str(folder), weight_name=LORA_WEIGHT_NAME,
+                                                          return_lora_metadata=True)
+    transformer.load_lora_adapter(state, prefix="transformer", adapter_name=ADAPTER_NAME, metadata=metadata)
+    for name, param in transformer.named_parameters():
+        param.requires_grad_("lora_" in name)
+
+
+def merged_state_dict(transformer: FluxTransformer2DModel) -> dict[str, torch.Tensor]:
+    """The transformer's weights with the LoRA folded in, in diffusers' key layout (the adapter is left intact)."""
+    state: dict[str, torch.Tensor] = {}
+    modules = dict(transformer.named_modules())
+    for name, tensor in transformer.state_dict().items():
+        if "lora_" in name:
+            continue
+        clean = name.replace(".base_layer.", ".")
+        owner = modules.get(name.rsplit(".", 2)[0]) if ".base_layer." in name else None
+        if owner is not None and name.endswith("base_layer.weight") and hasattr(owner, "get_delta_weight"):
+            tensor = tensor + owner.get_delta_weight(ADAPTER_NAME).to(tensor.dtype)
+        state[clean] = tensor.detach().contiguous().clone()
+    return state
+
+
+def save_merged_transformer(transformer: FluxTransformer2DModel, path: str | Path) -> Path:
+    """Write the LoRA-merged transformer as one safetensors file in diffusers' key layout.
+
+    `load_pipeline(EditorConfig(transformer_file=path, ...))` loads it back with a strict key/shape check (BFL-layout
+    files such as the released RL3DEdit weights take the `from_single_file` route instead; see `components`).
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(merged_state_dict(transformer), str(tmp), metadata={"format": "pt", "layout": "diffusers"})
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,215 @@
+"""Camera math on world-to-camera poses: relative poses, their errors, scale alignment, quaternions.
+
+Conventions (ARCHITECTURE.md): a pose T = [R | t] is **camera-from-world** (world-to-camera, `viewmats`), OpenCV
+axes (x right, y down, z forward), as 4x4 or 3x4 matrices; VGGT's extrinsics use the same convention
+(`vggt.md` §8). Quaternions are **wxyz** (scalar first).
+
+The relative-pose reward follows `paper.md` §4.4 (Eq. 2): for adjacent views m, m+1,
+T_m^rel = T_{m+1} T_m^{-1}, translations compared as unit directions because VGGT (and a capture) fix no scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = [
+    "RelativePoseError",
+    "to_homogeneous",
+    "invert_pose",
+    "relative_poses",
+    "translation_directions",
+    "relative_pose_error",
+    "rotation_angle_deg",
+    "camera_translation_scale",
+    "quaternion_to_matrix",
+    "matrix_to_quaternion",
+    "axis_angle_to_matrix",
+]
+
+
+def _check_pose_shape(poses: torch.Tensor, name: str) -> None:
+    if poses.ndim < 2 or poses.shape[-1] != 4 or poses.shape[-2] not in (3, 4):
+        raise ValueError(f"{name} has shape {tuple(poses.shape)}, expected (..., 4, 4) or (..., 3, 4) poses")
+
+
+def to_homogeneous(poses: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 4) or (..., 4, 4) poses -> (..., 4, 4) with bottom row [0, 0, 0, 1]."""
+    _check_pose_shape(poses, "poses")
+    if poses.shape[-2] == 4:
+        return poses
+    bottom = torch.zeros(*poses.shape[:-2], 1, 4, dtype=poses.dtype, device=poses.device)
+    bottom[..., 0, 3] = 1
+    return torch.cat([poses, bottom], dim=-2)
+
+
+def invert_pose(poses: torch.Tensor) -> torch.Tensor:
+    """Closed-form inverse of rigid poses (..., 3|4, 4) -> (..., 4, 4): [R | t]^-1 = [R^T | -R^T t].
+
+    Exact for rotations (no general matrix inverse), so it is stable in float32.
+    """
+    poses = to_homogeneous(poses)
+    rot_t = poses[..., :3, :3].transpose(-1, -2)
+    out = torch.zeros_like(poses)
+    out[..., :3, :3] = rot_t
+    out[..., :3, 3] = -(rot_t @ poses[..., :3, 3:4])[..., 0]
+    out[..., 3, 3] = 1
+    return out
+
+
+def relative_poses(viewmats: torch.Tensor) -> torch.Tensor:
+    """Relative transforms between adjacent views (paper Eq. 2): T_m^rel = T_{m+1} T_m^{-1}.
+
+    Args:
+        viewmats: (..., V, 4, 4) or (..., V, 3, 4) camera-from-world poses, V >= 2, in view order.
+
+    Returns:
+        (..., V-1, 4, 4): entry m maps camera m's frame into camera m+1's frame.
+    """
+    _check_pose_shape(viewmats, "viewmats")
+    if viewmats.ndim < 3 or viewmats.shape[-3] < 2:
+        raise ValueError(f"viewmats has shape {tuple(viewmats.shape)}, expected (..., V, 4, 4) with V >= 2")
+    poses = to_homogeneous(viewmats)
+    return poses[..., 1:, :, :] @ invert_pose(poses[..., :-1, :, :])
+
+
+def translation_directions(translations: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Unit translation directions t / max(|t|, eps) (paper §4.4), (..., 3) -> (..., 3).
+
+    A zero translation (a pure rotation between two views) has no direction; it maps to the zero vector,
+    so its direction error against a unit vector is exactly 1.
+    """
+    return translations / translations.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
+@dataclass
+class RelativePoseError:
+    """Per-pair disagreement between predicted and reference adjacent relative poses.
+
+    Fields (all (..., V-1)):
+        rotation_sq: ||R_rel - R_rel*||_F^2, in [0, 8] (paper Eq. 2, first term).
+        translation_sq: ||t~_rel - t~_rel*||_2^2 of unit directions, in [0, 4] (paper Eq. 2, second term).
+        rotation_deg: geodesic angle between the two relative rotations, degrees (for reports).
+        translation_deg: angle between the two relative translation directions, degrees (for reports).
+    """
+
+    rotation_sq: torch.Tensor
+    translation_sq: torch.Tensor
+    rotation_deg: torch.Tensor
+    translation_deg: torch.Tensor
+
+    @property
+    def total(self) -> torch.Tensor:
+        """(...) mean over pairs of rotation_sq + translation_sq: the exponent of r_T (paper Eq. 2)."""
+        return (self.rotation_sq + self.translation_sq).mean(dim=-1)
+
+
+def rotation_angle_deg(rot_a: torch.Tensor, rot_b: torch.Tensor) -> torch.Tensor:
+    """Geodesic angle between rotations (..., 3, 3), degrees: arccos((tr(R_a^T R_b) - 1) / 2)."""
+    trace = (rot_a * rot_b).sum(dim=(-1, -2))
+    return torch.rad2deg(torch.arccos(((trace - 1) / 2).clamp(-1.0, 1.0)))
+
+
+def relative_pose_error(pred_viewmats: torch.Tensor, ref_viewmats: torch.Tensor) -> RelativePoseError:
+    """Compare adjacent relative poses of a prediction with a reference (paper Eq. 2, `vggt.md` §10).
+
+    Args:
+        pred_viewmats: (..., V, 3|4, 4) predicted camera-from-world poses (e.g. VGGT extrinsics, any scale).
+        ref_viewmats: (V, 3|4, 4) or (..., V, 3|4, 4) reference poses (e.g. the source cameras), broadcast
+            against the prediction.
+
+    Returns:
+        `RelativePoseError` with (..., V-1) fields.
+    """
+    rel_pred = relative_poses(pred_viewmats)
+    rel_ref = relative_poses(ref_viewmats.to(rel_pred))
+    if rel_pred.shape[-3] != rel_ref.shape[-3]:
+        raise ValueError(
+            f"pred_viewmats has {rel_pred.shape[-3] + 1} views but ref_viewmats has {rel_ref.shape[-3] + 1}"
+        )
+    rot_p, rot_r = rel_pred[..., :3, :3], rel_ref[..., :3, :3]
+    dir_p = translation_directions(rel_pred[..., :3, 3])
+    dir_r = translation_directions(rel_ref[..., :3, 3])
+    cos_t = (dir_p * dir_r).sum(dim=-1).clamp(-1.0, 1.0)
+    return RelativePoseError(
+        rotation_sq=((rot_p - rot_r) ** 2).sum(dim=(-1, -2)),
+        translation_sq=((dir_p - dir_r) ** 2).sum(dim=-1),
+        rotation_deg=rotation_angle_deg(rot_p, rot_r),
+        translation_deg=torch.rad2deg(torch.arccos(cos_t)),
+    )
+
+
+def camera_translation_scale(pred_viewmats: torch.Tensor, ref_viewmats: torch.Tensor) -> torch.Tensor:
+    """Scale s that maps predicted scene units to reference units: s = sum_m |c*_m - c*_0| / sum_m |c_m - c_0|.
+
+    Camera centres c = -R^T t are measured from the first camera, so the ratio is invariant to where either
+    world frame sits; it is the least-assumption scale alignment for up-to-scale predictions (`vggt.md` §9).
+    Multiply predicted depths by s before warping them with the reference cameras.
+
+    Args:
+        pred_viewmats: (..., V, 3|4, 4) predicted camera-from-world poses.
+        ref_viewmats: (V, 3|4, 4) or broadcastable reference poses.
+
+    Returns:
+        (...) positive scales (1 where the prediction has coincident cameras).
+    """
+    def spread(poses: torch.Tensor) -> torch.Tensor:
+        centers = invert_pose(poses)[..., :3, 3]
+        return (centers - centers[..., :1, :]).norm(dim=-1).sum(dim=-1)
+
+    pred_spread = spread(pred_viewmats)
+    ref_spread = spread(ref_viewmats.to(pred_viewmats))
+    scale = ref_spread / pred_spread.clamp_min(1e-12)
+    return torch.where(pred_spread > 1e-12, scale, torch.ones_like(scale))
+
+
+def quaternion_to_matrix(quats: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices from **wxyz** quaternions (..., 4) -> (..., 3, 3); inputs need not be unit length."""
+    if quats.shape[-1] != 4:
+        raise ValueError(f"quats has shape {tuple(quats.shape)}, expected (..., 4) wxyz")
+    w, x, y, z = torch.nn.functional.normalize(quats, dim=-1).unbind(-1)
+    rows = (
+        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+    )
+    return torch.stack(rows, dim=-1).reshape(*quats.shape[:-1], 3, 3)
+
+
+def matrix_to_quaternion(rotations: torch.Tensor) -> torch.Tensor:
+    """**wxyz** unit quaternions (w >= 0) from rotation matrices (..., 3, 3) -> (..., 4).
+
+    Uses the largest of the four candidate denominators per matrix, which keeps the result stable near
+    180-degree rotations (the classic Shepperd method).
+    """
+    if rotations.shape[-2:] != (3, 3):
+        raise ValueError(f"rotations has shape {tuple(rotations.shape)}, expected (..., 3, 3)")
+    m = rotations
+    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    candidates = torch.stack(
+        [
+            torch.stack([1 + m00 + m11 + m22, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
+                         m[..., 1, 0] - m[..., 0, 1]], dim=-1),
+            torch.stack([m[..., 2, 1] - m[..., 1, 2], 1 + m00 - m11 - m22, m[..., 0, 1] + m[..., 1, 0],
+                         m[..., 0, 2] + m[..., 2, 0]], dim=-1),
+            torch.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0], 1 - m00 + m11 - m22,
+                         m[..., 1, 2] + m[..., 2, 1]], dim=-1),
+            torch.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1],
+                         1 - m00 - m11 + m22], dim=-1),
+        ],
+        dim=-2,
+    )  # (..., 4, 4): row k is 4 q_k q (up to sign)
+    best = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1)
+    index = best.argmax(dim=-1, keepdim=True)[..., None].expand(*best.shape[:-1], 1, 4)
+    quat = torch.nn.functional.normalize(candidates.gather(-2, index)[..., 0, :], dim=-1)
+    return torch.where(quat[..., :1] < 0, -quat, quat)
+
+
+def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices from axis-angle vectors (..., 3) (direction = axis, norm = angle in radians)."""
+    angle = axis_angle.norm(dim=-1, keepdim=True)
+    half = angle / 2
+    # sin(x/2)/x -> 1/2 as x -> 0; the series keeps small angles exact without a division by zero.
+    scale = torch.where(angle > 1e-6, torch.sin(half) / angle.clamp_min(1e-12), 0.5 - angle**2 / 48)
+    return quaternion_to_matrix(torch.cat([torch.cos(half), axis_angle * scale], dim=-1))
