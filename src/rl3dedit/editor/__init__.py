@@ -11,6 +11,7 @@ from rl3dedit.editor.components import (
 from rl3dedit.editor.config import EditorConfig
 from rl3dedit.editor.grid_editor import KontextGridEditor
 from rl3dedit.editor.lora import KONTEXT_LORA_TARGETS, adapters_disabled
+from rl3dedit.editor.protocol import Editor
 from rl3dedit.editor.prompts import EnhanceSettings, enhance_instruction, grid_prompt
 from rl3dedit.editor.rollout import EditResult, Rollout, StepLogProb
 from rl3dedit.editor.sde import SDEStep, WindowSchedule, gaussian_log_prob, sde_std_dev, sde_step, window_steps
@@ -18,6 +19,7 @@ from rl3dedit.editor.sde import SDEStep, WindowSchedule, gaussian_log_prob, sde_
 __all__ = [
     "KONTEXT_LORA_TARGETS",
     "EditResult",
+    "Editor",
     "EditorConfig",
     "EnhanceSettings",
     "KontextGridEditor",

@@ -28,6 +28,10 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 BFL_KEY_MARKERS = ("double_blocks.", "single_blocks.", "img_in.")
 
 
+TEMPLATE_WORDS = ("in the 3x3 grid maintaining consistent 3D positioning orientation and scale across all nine views "
+                  "while keeping rest of scene background unchanged make turn into")
+
+
 class MissingModelError(FileNotFoundError):
     """A real editor model (weights) is not available locally and cannot be fetched."""
 
@@ -63,12 +67,15 @@ def build_tiny_t5_tokenizer(model_max_length: int = 512) -> T5Tokenizer:
     """A real Unigram T5 tokenizer (`T5TokenizerFast` in transformers 5 is `T5Tokenizer`) built in memory.
 
     Pieces: `<pad>` 0, `</s>` 1, `<unk>` 2, the word-start marker, and printable ASCII characters with and without
-    the marker (~190 pieces); no sentinel ids.
+    the marker, and the grid template's words (~215 pieces); no sentinel ids.
     """
     pieces: list[tuple[str, float]] = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
     for char in string.ascii_lowercase + string.ascii_uppercase + string.digits + string.punctuation:
         pieces.append((char, -5.0))
         pieces.append(("\u2581" + char, -6.0))
+    # Whole words of the grid template, so templated prompts stay short enough for the tiny preset's T5 length.
+    for word in sorted(set(TEMPLATE_WORDS.split())):
+        pieces.append(("\u2581" + word, -3.0))
     return T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=model_max_length)
 
 

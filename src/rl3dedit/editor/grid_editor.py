@@ -201,8 +201,9 @@ class KontextGridEditor:
                    rewrite: bool = True) -> EditResult:
         """Tile V = rows·cols views (V, 3, H, W) in [0, 1], edit the grid with an ODE run, split it back.
 
-        `rewrite=True` wraps the instruction in the grid template (`prompts.grid_prompt`); pass False when the
-        instruction is already a full grid prompt (e.g. from `enhance_instruction`).
+        `rewrite=True` wraps the instruction in the grid template (`prompts.grid_prompt`; an instruction that already
+        names the rows x cols grid, such as an `enhance_instruction` rewrite, passes through unchanged); False sends
+        the instruction as is.
         """
         from rl3dedit.views import split, tile
 
@@ -230,9 +231,10 @@ class KontextGridEditor:
 
     # --------------------------------------------------------------------------------------------------- LoRA
     def add_lora(self, rank: int = 32, alpha: float = 32,
-                 target_modules: tuple[str, ...] | list[str] = _lora.KONTEXT_LORA_TARGETS, init_seed: int = 0) -> None:
-        """Attach a trainable LoRA (Gaussian init, lora_B = 0) and freeze the base transformer (`lora.add_lora`)."""
-        _lora.add_lora(self.transformer, rank, alpha, target_modules, init_seed)
+                 target_modules: tuple[str, ...] | list[str] = _lora.KONTEXT_LORA_TARGETS, init_seed: int = 0,
+                 dtype: torch.dtype | None = torch.float32) -> None:
+        """Attach a trainable LoRA (Gaussian init, lora_B = 0, weights in `dtype`) and freeze the base transformer."""
+        _lora.add_lora(self.transformer, rank, alpha, target_modules, init_seed, dtype)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         """The LoRA parameters (empty without an adapter)."""

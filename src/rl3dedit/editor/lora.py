@@ -35,11 +35,14 @@ def has_lora(transformer: FluxTransformer2DModel) -> bool:
 
 
 def add_lora(transformer: FluxTransformer2DModel, rank: int = 32, alpha: float = 32,
-             target_modules: tuple[str, ...] | list[str] = KONTEXT_LORA_TARGETS, init_seed: int = 0) -> None:
+             target_modules: tuple[str, ...] | list[str] = KONTEXT_LORA_TARGETS, init_seed: int = 0,
+             dtype: torch.dtype | None = torch.float32) -> None:
     """Attach a trainable LoRA adapter (lora_A ~ N(0, 1/r²), lora_B = 0) and freeze every base weight.
 
     paper.md §5.1: rank 32, alpha 32. The init draws from the global RNG inside `fork_rng` seeded with
-    `init_seed`, so it is reproducible and leaves the caller's RNG alone.
+    `init_seed`, so it is reproducible and leaves the caller's RNG alone. The LoRA weights are kept in `dtype`
+    (fp32 by default, also under a bf16 transformer: `flow_grpo.md` §18; peft casts the layer input to it);
+    `None` keeps the transformer's dtype.
     """
     from peft import LoraConfig
 
@@ -54,6 +57,8 @@ def add_lora(transformer: FluxTransformer2DModel, rank: int = 32, alpha: float =
         transformer.add_adapter(config, adapter_name=ADAPTER_NAME)
     for name, param in transformer.named_parameters():
         param.requires_grad_("lora_" in name)
+        if dtype is not None and "lora_" in name:
+            param.data = param.data.to(dtype)
     logger.info("LoRA r=%d alpha=%s on %d modules: %d trainable parameters", rank, alpha,
                 sum(1 for n, _ in transformer.named_modules() if n.endswith(".lora_A")),
                 sum(p.numel() for p in lora_parameters(transformer)))

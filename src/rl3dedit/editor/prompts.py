@@ -38,11 +38,17 @@ def grid_prompt(instruction: str, rows: int = 3, cols: int = 3) -> str:
 
     "{instr} in the 3x3 grid, maintaining consistent 3D positioning, orientation, and scale across all nine views,
     while keeping the rest of the scene and background unchanged."
+
+    An instruction that already names the grid ("... in the 3x3 grid ...", e.g. an `enhance_instruction` rewrite) is
+    returned unchanged, so applying the template twice is harmless.
     """
-    text = instruction.strip().rstrip(".")
+    text = instruction.strip()
     if not text:
         raise ValueError("the instruction is empty")
     grid, views = grid_phrase(rows, cols)
+    if f"{grid} grid" in text.lower():
+        return text
+    text = text.rstrip(".")
     return (f"{text} in the {grid} grid, maintaining consistent 3D positioning, orientation, and scale across "
             f"{views}, while keeping the rest of the scene and background unchanged.")
 

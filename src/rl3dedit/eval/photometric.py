@@ -20,10 +20,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from rl3dedit.geometry import camera_translation_scale, photometric_reprojection_loss
 from rl3dedit.scene import Cameras
-
-VGGT_PATCH = 14
-
 
 @dataclass
 class PhLoss:
@@ -56,8 +54,6 @@ def _check_views(views: torch.Tensor, cameras: Cameras) -> None:
 
 
 def _ph_loss(views: torch.Tensor, depth: torch.Tensor, cameras: Cameras, threshold: float, scale: float) -> PhLoss:
-    from rl3dedit.geometry import photometric_reprojection_loss
-
     result = photometric_reprojection_loss(
         views.float(), depth.float(), cameras.viewmats.float(), cameras.Ks.float(), depth_rel_threshold=threshold
     )
@@ -82,14 +78,6 @@ def ph_loss_rendered_depth(
     return _ph_loss(views, depth, cameras, depth_rel_threshold, 1.0)
 
 
-def vggt_input_size(height: int, width: int, target: int) -> tuple[int, int]:
-    """(h, w) for VGGT: width `target`, height scaled and rounded to a multiple of 14 (no crop, vggt.md 1)."""
-    if target % VGGT_PATCH:
-        raise ValueError(f"the VGGT image size must be a multiple of {VGGT_PATCH}, got {target}")
-    new_h = max(VGGT_PATCH, round(height * target / width / VGGT_PATCH) * VGGT_PATCH)
-    return new_h, target
-
-
 @torch.no_grad()
 def ph_loss_vggt(
     views: torch.Tensor, cameras: Cameras, vggt, *, image_size: int, depth_rel_threshold: float
@@ -98,18 +86,18 @@ def ph_loss_vggt(
 
     Args:
         vggt: a `rl3dedit.geometry.vggt` model; called on (1, V, 3, h, w) images in [0, 1].
-        image_size: VGGT input width (multiple of 14; `verifier.image_size`).
+        image_size: VGGT input width (multiple of 14; `verifier.image_size`); the height follows VGGT's rule
+            (`preprocessed_size`), without cropping.
     """
-    from rl3dedit.geometry import camera_translation_scale
-    from rl3dedit.geometry.vggt import pose_encoding_to_extri_intri
+    from rl3dedit.geometry.vggt import pose_encoding_to_extri_intri, preprocessed_size
 
     _check_views(views, cameras)
     _, _, H, W = views.shape
     device = next(vggt.parameters()).device
-    dtype = next(vggt.parameters()).dtype
-    h, w = vggt_input_size(H, W, image_size)
-    resized = F.interpolate(views.float(), size=(h, w), mode="bilinear", antialias=True, align_corners=False)
-    out = vggt(resized.clamp(0, 1).to(device=device, dtype=dtype)[None])
+    # VGGT's size rule without its centre crop, so the predicted depth covers every pixel of the view.
+    h, w = preprocessed_size(H, W, "crop", image_size)
+    resized = F.interpolate(views.float(), size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+    out = vggt(resized.clamp(0, 1).to(device)[None])
     depth = out.depth[0, ..., 0].float()  # (V, h, w), VGGT's normalised units
     extrinsics, _ = pose_encoding_to_extri_intri(out.pose_enc.float(), (h, w))
     scale = float(camera_translation_scale(extrinsics[0].cpu(), cameras.viewmats.float().cpu()))

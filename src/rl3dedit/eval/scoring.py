@@ -8,12 +8,13 @@ per-view details. Which families run is `eval.metrics`; a family switched off is
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
-from rl3dedit.config import RunConfig
 from rl3dedit.eval.cases import EvalCase
 from rl3dedit.eval.clip import ClipScorer, load_clip
 from rl3dedit.eval.photometric import PhLoss, ph_loss_rendered_depth, ph_loss_vggt
@@ -26,6 +27,9 @@ from rl3dedit.eval.viescore import (
     urllib_transport,
 )
 from rl3dedit.scene import Cameras
+
+if TYPE_CHECKING:
+    from rl3dedit.config import RunConfig
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +113,12 @@ class CaseScores:
     details: dict
 
 
+def _ph_value(result: PhLoss) -> MetricValue:
+    if math.isnan(result.mean):
+        return MetricValue.skipped("no pixel of any view pair passed the depth-agreement mask")
+    return MetricValue(result.mean)
+
+
 def _ph_details(result: PhLoss) -> dict:
     return {
         "per_pair": result.per_pair.tolist(), "valid_fraction": result.valid_fraction.tolist(),
@@ -134,19 +144,11 @@ def _score_clip(case: EvalCase, views: CaseViews, clip: ClipScorer) -> CaseScore
 
 def _score_ph_loss(views: CaseViews, models: MetricModels, config: RunConfig) -> CaseScores:
     threshold = config.eval.ph_depth_rel_threshold
-    try:
-        edited = ph_loss_vggt(
-            views.edited_views, views.cameras, models.vggt, image_size=config.verifier.image_size,
-            depth_rel_threshold=threshold,
-        )
-        source = ph_loss_vggt(
-            views.source_views, views.cameras, models.vggt, image_size=config.verifier.image_size,
-            depth_rel_threshold=threshold,
-        )
-    except ValueError as exc:
-        return CaseScores({"ph_loss": MetricValue.skipped(str(exc))}, {})
+    size = config.verifier.image_size
+    edited = ph_loss_vggt(views.edited_views, views.cameras, models.vggt, image_size=size, depth_rel_threshold=threshold)
+    source = ph_loss_vggt(views.source_views, views.cameras, models.vggt, image_size=size, depth_rel_threshold=threshold)
     return CaseScores(
-        {"ph_loss": MetricValue(edited.mean)},
+        {"ph_loss": _ph_value(edited)},
         {"ph_loss": _ph_details(edited), "ph_loss_source_mean": source.mean},
     )
 
@@ -158,7 +160,7 @@ def _score_rendered_depth(views: CaseViews, config: RunConfig) -> CaseScores:
     edited = ph_loss_rendered_depth(views.edited_views, views.source_depth, views.cameras, depth_rel_threshold=threshold)
     source = ph_loss_rendered_depth(views.source_views, views.source_depth, views.cameras, depth_rel_threshold=threshold)
     return CaseScores(
-        {"ph_loss_rendered_depth": MetricValue(edited.mean)},
+        {"ph_loss_rendered_depth": _ph_value(edited)},
         {"ph_loss_rendered_depth": _ph_details(edited), "ph_loss_rendered_depth_source_mean": source.mean},
     )
 

@@ -13,7 +13,9 @@ from rl3dedit.geometry.camera import (
     to_homogeneous,
     translation_directions,
 )
+from rl3dedit.geometry import vggt
 from rl3dedit.geometry.config import VerifierConfig
+from rl3dedit.geometry.vggt import *  # noqa: F403  (exactly the VGGT package's public names)
 from rl3dedit.geometry.warp import (
     DEFAULT_DEPTH_REL_THRESHOLD,
     PhotometricResult,
@@ -48,4 +50,5 @@ __all__ = [
     "translation_directions",
     "unproject_depth",
     "warp_view",
+    *vggt.__all__,
 ]

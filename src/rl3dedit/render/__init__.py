@@ -1,1 +1,9 @@
-"""rl3dedit.render"""
+"""rl3dedit.render: differentiable 3DGS rasterization (gsplat on CUDA, our pure-PyTorch rasterizer elsewhere).
+
+`render(scene, cameras, mode)` is the scene-level entry point returning (V, C, H, W) tensors; `rasterize(...)`
+is gsplat's `rasterization()` contract on plain tensors (channels-last output).
+"""
+
+from rl3dedit.render._contract import RenderMode, RenderOutput, rasterize, render
+
+__all__ = ["render", "rasterize", "RenderOutput", "RenderMode"]

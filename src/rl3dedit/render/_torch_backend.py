@@ -1,4 +1,4 @@
-"""Our pure-PyTorch rasterizer: gsplat's `rasterization()` contract on any device, differentiable by autograd.
+"""Our pure-PyTorch rasterizer: gsplat's `rasterization()` contract on any device, differentiable.
 
 Design (reference/gaussian_splatting.md sections 5.1-5.2, gsplat's tile rasterizer without its CUDA kernels):
 1. EWA projection of every Gaussian into every view (`_projection.py`), colours from SH (`_sh.py`).
@@ -6,11 +6,14 @@ Design (reference/gaussian_splatting.md sections 5.1-5.2, gsplat's tile rasteriz
    and pairs are sorted by (view, tile, depth), as gsplat's `isect_tiles`. A pixel therefore sees exactly the
    Gaussians of its tile, in depth order.
 3. Compositing, vectorised over tiles: tiles are grouped by their pair count into chunks, each chunk becomes
-   a dense (tiles, 256 pixels, Gaussians) alpha tensor, and front-to-back compositing is a cumulative sum of
-   log(1 - alpha). The usual 3DGS rules (Kerbl et al. 2023, supplementary; gsplat's rasterize_to_pixels):
-   alpha = min(0.99, o exp(-0.5 d^T conic d)); alpha < 1/255 or a negative exponent is skipped; a pixel
+   a dense (tiles, 256 pixels, Gaussians) tensor of exponents (one batched matmul), and front-to-back
+   compositing is a cumulative sum of log(1 - alpha). The usual 3DGS rules (Kerbl et al. 2023, supplementary;
+   gsplat's rasterize_to_pixels): alpha = min(0.99, o exp(-0.5 d^T conic d)); alpha < 1/255 is skipped; a pixel
    stops before the Gaussian that would take its transmittance to <= 1e-4. The thresholds are
-   non-differentiable, as in every 3DGS rasterizer.
+   non-differentiable, as in every 3DGS rasterizer. (gsplat's extra "negative exponent" skip cannot trigger:
+   conics are positive definite by construction.)
+4. Backward: autograd everywhere except compositing, whose hand-written backward (`_Composite`) recomputes
+   alphas from the saved exponents, so only one (tiles x pixels x Gaussians) tensor per chunk is kept.
 No Python loop runs over Gaussians or pixels; the only loop is over a handful of chunks per call.
 """
 
@@ -100,16 +103,29 @@ def _chunks(counts: Tensor, pixels: int) -> list[Tensor]:
     return chunks
 
 
+def _pixel_monomials(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(256, 6) monomials (u^2, uv, v^2, u, v, 1) of the pixel centres relative to the tile centre."""
+    coords = torch.arange(TILE_SIZE, dtype=dtype, device=device) + 0.5 - TILE_SIZE / 2
+    v, u = torch.meshgrid(coords, coords, indexing="ij")
+    u, v = u.reshape(-1), v.reshape(-1)
+    return torch.stack([u * u, u * v, v * v, u, v, torch.ones_like(u)], dim=-1)
+
+
 def _composite_chunk(
     tiles: Tensor,  # (Tc,) indices into the TileIntersections arrays
     isect: TileIntersections,
     means2d: Tensor,  # (V*N, 2)
     conics: Tensor,  # (V*N, 3)
-    opacities: Tensor,  # (V*N,)
+    log_opacities: Tensor,  # (V*N,)
     features: Tensor,  # (V*N, X)
-    pixel_offsets: Tensor,  # (256, 2) pixel centres within a tile
+    monomials: Tensor,  # (256, 6) from _pixel_monomials
 ) -> tuple[Tensor, Tensor]:
-    """Front-to-back compositing of one chunk of tiles. Returns ((Tc, 256, X) accumulation, (Tc, 256) T_final)."""
+    """Front-to-back compositing of one chunk of tiles. Returns ((Tc, 256, X) accumulation, (Tc, 256) log T_final).
+
+    The Gaussian exponent log(o) - 0.5 d^T conic d is a quadratic polynomial in the pixel position, so it is one
+    batched matmul of fixed pixel monomials with six per-(tile, Gaussian) coefficients, which avoids a dozen
+    elementwise (tiles x pixels x Gaussians) temporaries.
+    """
     counts = isect.counts[tiles]
     width = int(counts.max())
     slot = torch.arange(width, device=counts.device)
@@ -117,30 +133,69 @@ def _composite_chunk(
     pair = (isect.offsets[tiles][:, None] + slot[None, :]).clamp_max(len(isect.flat_ids) - 1)
     gid = isect.flat_ids[pair]  # (Tc, G)
 
-    tiles_per_view = isect.tiles_x * isect.tiles_y
-    local_tile = isect.tile_ids[tiles] % tiles_per_view
-    origin = torch.stack([local_tile % isect.tiles_x, local_tile // isect.tiles_x], dim=-1) * TILE_SIZE
-    pix = origin[:, None, :].to(means2d.dtype) + pixel_offsets[None]  # (Tc, 256, 2)
+    local_tile = isect.tile_ids[tiles] % (isect.tiles_x * isect.tiles_y)
+    tile_xy = torch.stack([local_tile % isect.tiles_x, local_tile // isect.tiles_x], dim=-1)
+    centre = (tile_xy * TILE_SIZE + TILE_SIZE / 2).to(means2d.dtype)  # (Tc, 2)
 
-    mean = means2d[gid]  # (Tc, G, 2)
-    conic = conics[gid]  # (Tc, G, 3)
-    dx = pix[:, :, None, 0] - mean[:, None, :, 0]  # (Tc, 256, G)
-    dy = pix[:, :, None, 1] - mean[:, None, :, 1]
-    sigma = 0.5 * (conic[:, None, :, 0] * dx * dx + conic[:, None, :, 2] * dy * dy) + conic[:, None, :, 1] * dx * dy
-    alpha = (opacities[gid][:, None, :] * torch.exp(-sigma)).clamp_max(ALPHA_MAX)
-    keep = valid[:, None, :] & (sigma >= 0) & (alpha >= ALPHA_MIN)
-    alpha = torch.where(keep, alpha, torch.zeros_like(alpha))
-    with torch.no_grad():
-        # A pixel stops before the first Gaussian whose inclusion would take T to <= 1e-4; T only falls, so
-        # "T after this Gaussian > 1e-4" is a prefix mask.
-        log_t_all = torch.cumsum(torch.log1p(-alpha), dim=-1)
-        alive = log_t_all > math.log(TRANSMITTANCE_MIN)
-    alpha = torch.where(alive, alpha, torch.zeros_like(alpha))
+    mx, my = (means2d[gid] - centre[:, None, :]).unbind(-1)  # (Tc, G) each, relative to the tile centre
+    a, b, c = conics[gid].unbind(-1)
+    constant = log_opacities[gid] - (0.5 * a * mx * mx + b * mx * my + 0.5 * c * my * my)
+    # Padded slots get a hugely negative exponent: alpha 0, so they never composite.
+    constant = torch.where(valid, constant, torch.full_like(constant, -1e4))
+    coeffs = torch.stack([-0.5 * a, -b, -0.5 * c, a * mx + b * my, c * my + b * mx, constant], dim=1)  # (Tc, 6, G)
+    power = torch.matmul(monomials, coeffs)  # (Tc, 256, G) log(o) - 0.5 d^T conic d
+    return _Composite.apply(power, features[gid])
+
+
+def _alphas(power: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """3DGS alpha rules on exponents (Tc, 256, G) sorted front to back.
+
+    Returns (alpha, log(1 - alpha), d alpha / d power, exclusive transmittance T_i), each (Tc, 256, G). Alpha is
+    0 for skipped and cut-off Gaussians; its derivative is exp(power) where alpha = exp(power) and 0 where a
+    threshold or the 0.99 clamp decided the value.
+    """
+    raw = torch.exp(power)
+    alpha = raw.clamp_max(ALPHA_MAX)
+    alpha = alpha * (alpha >= ALPHA_MIN)
     log_one_minus = torch.log1p(-alpha)
-    log_t = torch.cumsum(log_one_minus, dim=-1)  # (Tc, 256, G) log T after each Gaussian
-    weights = alpha * torch.exp(log_t - log_one_minus)  # alpha_i * T_before_i
-    accum = torch.bmm(weights, features[gid])  # (Tc, 256, X)
-    return accum, torch.exp(log_t[..., -1])
+    log_t = torch.cumsum(log_one_minus, dim=-1)  # log T after each Gaussian
+    # A pixel stops before the first Gaussian whose inclusion would take T to <= 1e-4; T only falls, so the
+    # surviving Gaussians form a prefix and their exclusive transmittance is unaffected by the ones cut off.
+    alive = log_t > math.log(TRANSMITTANCE_MIN)
+    alpha = alpha * alive
+    log_one_minus = log_one_minus * alive
+    d_alpha_d_power = torch.where((alpha > 0) & (raw < ALPHA_MAX), raw, torch.zeros_like(raw))
+    return alpha, log_one_minus, d_alpha_d_power, torch.exp(log_t - log_one_minus)
+
+
+class _Composite(torch.autograd.Function):
+    """Front-to-back compositing with a hand-written backward that recomputes alphas from the exponents.
+
+    Autograd through the same expressions keeps about a dozen (tiles x pixels x Gaussians) tensors alive until
+    backward; this keeps only the exponents. Gradients (3DGS, Kerbl et al. 2023; gsplat rasterize_to_pixels_bwd),
+    with w_i = alpha_i T_i and g the output gradient at a pixel:
+        dL/df_i = sum_pixels w_i g
+        dL/dalpha_i = T_i (g . f_i) - (sum_{j>i} w_j (g . f_j) + dL/dlogT_final) / (1 - alpha_i)
+    """
+
+    @staticmethod
+    def forward(ctx, power: Tensor, features: Tensor) -> tuple[Tensor, Tensor]:  # (Tc, 256, G), (Tc, G, X)
+        alpha, log_one_minus, _, trans = _alphas(power)
+        ctx.save_for_backward(power, features)
+        return torch.bmm(alpha * trans, features), log_one_minus.sum(dim=-1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_accum: Tensor, grad_log_t: Tensor) -> tuple[Tensor, Tensor]:
+        power, features = ctx.saved_tensors
+        alpha, _, d_alpha, trans = _alphas(power)
+        weights = alpha * trans
+        grad_features = torch.bmm(weights.transpose(1, 2), grad_accum)  # (Tc, G, X)
+        g_dot_f = torch.bmm(grad_accum, features.transpose(1, 2))  # (Tc, 256, G)
+        wg = weights * g_dot_f
+        behind = wg.sum(dim=-1, keepdim=True) - torch.cumsum(wg, dim=-1)  # sum over j > i
+        grad_alpha = trans * g_dot_f - (behind + grad_log_t[..., None]) / (1.0 - alpha)
+        return grad_alpha * d_alpha, grad_features
 
 
 def rasterize_torch(
@@ -154,35 +209,36 @@ def rasterize_torch(
 
     Returns:
         accum: (V, H, W, X) sum_i w_i f_i with w_i = alpha_i T_i (no background).
-        transmittance: (V, H, W, 1) T after the last composited Gaussian (1 - accumulated alpha).
+        log_transmittance: (V, H, W, 1) log T after the last composited Gaussian; callers form the accumulated
+            alpha as -expm1(log T), which keeps full precision for faint pixels (1 - exp(.) would not).
     """
     num_views, num_gauss = proj.depths.shape
     x_dim = features.shape[-1]
     isect = intersect_tiles(proj, width, height)
     pixels = TILE_SIZE * TILE_SIZE
     dtype, device = features.dtype, features.device
-    ys, xs = torch.meshgrid(torch.arange(TILE_SIZE), torch.arange(TILE_SIZE), indexing="ij")
-    pixel_offsets = torch.stack([xs, ys], dim=-1).reshape(pixels, 2).to(device=device, dtype=dtype) + 0.5
+    monomials = _pixel_monomials(dtype, device)
 
     means2d = proj.means2d.reshape(-1, 2)
     conics = proj.conics.reshape(-1, 3)
-    opac = opacities[None, :].expand(num_views, num_gauss).reshape(-1)
+    # Clamped so a zero opacity gives alpha 0 rather than log(0); its gradient is zero there, as gsplat's.
+    log_opac = opacities.clamp_min(1e-30).log()[None, :].expand(num_views, num_gauss).reshape(-1)
     feats = features.reshape(-1, x_dim)
 
     num_tiles = num_views * isect.tiles_x * isect.tiles_y
     accum = features.new_zeros(num_tiles, pixels, x_dim)
-    trans = features.new_ones(num_tiles, pixels)
+    log_trans = features.new_zeros(num_tiles, pixels)
     if len(isect.tile_ids) > 0:
         parts = [
-            (tiles, *_composite_chunk(tiles, isect, means2d, conics, opac, feats, pixel_offsets))
+            (tiles, *_composite_chunk(tiles, isect, means2d, conics, log_opac, feats, monomials))
             for tiles in _chunks(isect.counts, pixels)
         ]
         tile_rows = isect.tile_ids[torch.cat([p[0] for p in parts])]
         accum = accum.index_copy(0, tile_rows, torch.cat([p[1] for p in parts]))
-        trans = trans.index_copy(0, tile_rows, torch.cat([p[2] for p in parts]))
+        log_trans = log_trans.index_copy(0, tile_rows, torch.cat([p[2] for p in parts]))
         logger.debug("rasterized %d pairs over %d tiles in %d chunks", len(isect.flat_ids), len(tile_rows), len(parts))
 
-    return _untile(accum, num_views, isect, width, height), _untile(trans[..., None], num_views, isect, width, height)
+    return _untile(accum, num_views, isect, width, height), _untile(log_trans[..., None], num_views, isect, width, height)
 
 
 def _untile(values: Tensor, num_views: int, isect: TileIntersections, width: int, height: int) -> Tensor:

@@ -1,12 +1,119 @@
-"""GRPO training settings."""
+"""GRPO training settings (the `rl:` section of a preset).
 
-from pydantic import BaseModel, ConfigDict, Field
+Names follow the project glossary (`group_size`, `clip_range`, `kl_coef`, `noise_level`, `window_size`,
+`num_steps`). Values the paper leaves open default to Flow-GRPO's (paper.md §6 table).
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class RLConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # --- rollouts (paper.md §5.3-5.5)
     group_size: int = Field(16, ge=2)
-    num_steps: int = Field(12, ge=1)
-    noise_level: float = Field(0.8, ge=0.0)
+    """G, rollouts per condition (paper: 16). GRPO needs at least 2 to compare."""
+    num_steps: int = Field(12, ge=2)
+    """Denoising steps of a training rollout (paper: 12)."""
+    noise_level: float = Field(0.8, gt=0.0, le=2.0)
+    """SDE noise level a inside the window (paper: 0.8; std_dev_t = a·sqrt(t/(1-t)))."""
     window_size: int = Field(4, ge=1)
+    """MixGRPO window: consecutive SDE (and trained) steps per rollout (paper: 4)."""
+    window_strategy: Literal["progressive", "random"] = "random"
+    """How the window start moves over updates (not stated by the paper): `random` = Flow-GRPO-Fast (uniform in
+    window_min_start..window_max_start per update, seeded by (seed, update)); `progressive` = MixGRPO slide."""
+    window_min_start: int = Field(0, ge=0)
+    window_max_start: int | None = None
+    """Last window start; None = num_steps // 2 - 1 clipped to the legal range (Flow-GRPO-Fast's (0, N/2))."""
+    window_iters_per_shift: int = Field(1, ge=1)
+    """`progressive` only: updates per one-step slide."""
+    guidance_scale: float = 2.5
+    """Embedded guidance during rollouts and log-prob recomputation (no true CFG; flow_grpo.md §11)."""
+    rollout_batch_size: int | None = Field(None, ge=1)
+    """Members per transformer call in rollouts and in the update (same chunks keep the ratio exactly 1); None =
+    all members of the process's share in one call."""
+
+    # --- objective (paper.md §5.6; flow_grpo.md §7-9)
+    clip_range: float = Field(1e-4, gt=0)
+    """PPO ratio clip epsilon (not stated; Flow-GRPO default 1e-4)."""
+    adv_clip: float = Field(5.0, gt=0)
+    """Advantages are clamped to ±adv_clip (Flow-GRPO)."""
+    adv_std: Literal["group", "batch"] = "group"
+    """Advantage denominator: per-group std (paper) or the std of all rewards of the update (Flow-GRPO default)."""
+    adv_eps: float = Field(1e-4, gt=0)
+    """Added to the std in the advantage denominator."""
+    kl_coef: float = Field(0.0, ge=0)
+    """beta of the KL to the LoRA-disabled base model (not stated; Flow-GRPO Kontext uses 0). 0 skips that pass."""
+
+    # --- optimisation (flow_grpo.md §13)
+    learning_rate: float = Field(3e-4, gt=0)
+    adam_beta1: float = Field(0.9, ge=0, lt=1)
+    adam_beta2: float = Field(0.999, ge=0, lt=1)
+    adam_eps: float = Field(1e-8, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    lr_warmup_updates: int = Field(0, ge=0)
+    """Linear warm-up updates, then a constant learning rate."""
+    samples_per_update: int = Field(1, ge=1)
+    """Conditions (groups) whose gradients are accumulated into one optimiser step."""
+    num_inner_epochs: int = Field(1, ge=1)
+    """Passes over the same rollouts per update (1 = on-policy; the ratio then starts at exactly 1)."""
+    num_epochs: int = Field(1, ge=1)
+    """Epochs over the manifest's samples (paper: 1 over 1,319 samples); `max_updates` caps it."""
+    max_updates: int | None = Field(None, ge=1)
+    """Stop after this many optimiser updates (None: run all epochs)."""
+
+    # --- LoRA (paper.md §5.1)
+    lora_rank: int = Field(32, ge=1)
+    lora_alpha: float = Field(32.0, gt=0)
+    lora_targets: list[str] | None = None
+    """Target module names; None = the 13 Kontext modules (`editor.KONTEXT_LORA_TARGETS`)."""
+    lora_init_seed: int = 0
+
+    # --- EMA (flow_grpo.md §14)
+    ema: bool = True
+    ema_decay: float = Field(0.9, ge=0, lt=1)
+    ema_interval: int = Field(8, ge=1)
+    """EMA update every ema_interval optimiser updates; decay = min((1+n)/(10+n), ema_decay)."""
+
+    # --- devices
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    """accelerate mixed precision of the transformer forward (GPU); SDE math stays fp32."""
+    gradient_checkpointing: bool = False
+
+    # --- data, logging, checkpoints
+    manifest: str | None = None
+    """Training manifest YAML; None = the built-in synthetic manifest (prepared on the fly into the run folder)."""
+    checkpoint_every: int = Field(50, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    log_every: int = Field(1, ge=1)
+    image_every: int = Field(10, ge=1)
+    """Sample grids go to TensorBoard every this many updates."""
+    prepare_num_steps: int | None = Field(None, ge=1)
+    """Steps of the offline single-view anchor edits; None = editor.num_steps."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "RLConfig":
+        last = self.num_steps - 1 - self.window_size
+        if last < 0:
+            raise ValueError(f"rl.window_size={self.window_size} does not fit rl.num_steps={self.num_steps}: the "
+                             f"window must leave the final sigma->0 step untrained (window_size <= num_steps - 1)")
+        if self.window_min_start > last:
+            raise ValueError(f"rl.window_min_start={self.window_min_start} exceeds the last legal start {last} for "
+                             f"num_steps={self.num_steps}, window_size={self.window_size}")
+        if self.window_max_start is not None and not self.window_min_start <= self.window_max_start <= last:
+            raise ValueError(f"rl.window_max_start={self.window_max_start} must lie in "
+                             f"{self.window_min_start}..{last}")
+        if self.rollout_batch_size is not None and self.rollout_batch_size > self.group_size:
+            raise ValueError(f"rl.rollout_batch_size={self.rollout_batch_size} exceeds rl.group_size={self.group_size}")
+        return self
+
+    @property
+    def resolved_window_max_start(self) -> int:
+        """The last window start used (Flow-GRPO-Fast's range (0, N/2) when not set)."""
+        last = self.num_steps - 1 - self.window_size
+        if self.window_max_start is not None:
+            return self.window_max_start
+        return max(self.window_min_start, min(last, self.num_steps // 2 - 1))

@@ -1,6 +1,56 @@
 """3D data in and out: Gaussian scenes, cameras, captures and their file formats."""
 
-from rl3dedit.scene.cameras import Cameras
+from rl3dedit.scene.atomic import atomic_path
+from rl3dedit.scene.cameras import CameraRecords, Cameras, intrinsics_from_fov, look_at_viewmats
+from rl3dedit.scene.cameras_json import read_cameras_json, write_cameras_json
+from rl3dedit.scene.capture import Capture, downscale_capture_images, load_cameras, load_capture
+from rl3dedit.scene.colmap import ColmapModel, find_colmap_model, read_colmap
+from rl3dedit.scene.distortion import distort_normalized, undistort_images
 from rl3dedit.scene.gaussians import SH_C0, GaussianScene, rgb_to_sh_dc, sh_degree_from_rest
+from rl3dedit.scene.nerfstudio import (
+    NerfstudioCapture,
+    dataparser_transform,
+    opengl_c2w_to_viewmats,
+    read_camera_path,
+    read_transforms_json,
+    viewmats_to_opengl_c2w,
+)
+from rl3dedit.scene.ply import PointCloud, read_ply, read_points_ply, splat_property_names, write_ply
+from rl3dedit.scene.synthetic import SYNTHETIC_TARGET, make_synthetic_capture, make_synthetic_scene
 
-__all__ = ["Cameras", "GaussianScene", "SH_C0", "rgb_to_sh_dc", "sh_degree_from_rest"]
+__all__ = [
+    "SH_C0",
+    "SYNTHETIC_TARGET",
+    "CameraRecords",
+    "Cameras",
+    "Capture",
+    "ColmapModel",
+    "GaussianScene",
+    "NerfstudioCapture",
+    "PointCloud",
+    "atomic_path",
+    "dataparser_transform",
+    "distort_normalized",
+    "downscale_capture_images",
+    "find_colmap_model",
+    "intrinsics_from_fov",
+    "load_cameras",
+    "load_capture",
+    "look_at_viewmats",
+    "make_synthetic_capture",
+    "make_synthetic_scene",
+    "opengl_c2w_to_viewmats",
+    "read_camera_path",
+    "read_cameras_json",
+    "read_colmap",
+    "read_ply",
+    "read_points_ply",
+    "read_transforms_json",
+    "rgb_to_sh_dc",
+    "sh_degree_from_rest",
+    "splat_property_names",
+    "undistort_images",
+    "viewmats_to_opengl_c2w",
+    "write_cameras_json",
+    "write_ply",
+]

@@ -18,25 +18,25 @@ __all__ = ["TrackHead"]
 
 
 class _AttnBlock(nn.Module):
-    """Keys: norm1, attn (nn.MultiheadAttention naming), norm2, mlp.fc1/fc2."""
+    """Keys: norm1, norm2, attn (nn.MultiheadAttention naming), mlp.fc1/fc2."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
         self.norm2 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
 
 class _CrossAttnBlock(nn.Module):
-    """Keys: norm1, norm_context, cross_attn (nn.MultiheadAttention naming), norm2, mlp.fc1/fc2."""
+    """Keys: norm1, norm_context, norm2, cross_attn (nn.MultiheadAttention naming), mlp.fc1/fc2."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.norm_context = nn.LayerNorm(dim)
-        self.cross_attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
         self.norm2 = nn.LayerNorm(dim)
+        self.cross_attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
 

@@ -1,0 +1,233 @@
+"""Captures: posed photographs (+ SfM points, + render path) loaded from nerfstudio or COLMAP folders.
+
+`load_capture` reads everything eagerly: images are decoded, undistorted (when the camera model has distortion) and
+downscaled at load time, so a `Capture` always holds pinhole images matching its `cameras`. A 65-frame 512-px
+capture is about 200 MB as float32; pass `downscale` for CPU work. `load_cameras` reads cameras only, from any
+supported format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rl3dedit.scene.cameras import CameraRecords, Cameras
+from rl3dedit.scene.cameras_json import read_cameras_json
+from rl3dedit.scene.colmap import find_colmap_model, read_colmap
+from rl3dedit.scene.distortion import undistort_images
+from rl3dedit.scene.nerfstudio import NerfstudioCapture, read_camera_path, read_transforms_json
+from rl3dedit.scene.ply import PointCloud, read_points_ply
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Capture:
+    """Posed pinhole images of one scene.
+
+    Fields:
+        cameras: V cameras (OpenCV w2c viewmats, pixel Ks) matching `images`.
+        images: (V, 3, H, W) float32 in [0, 1], undistorted, H/W = cameras.height/width.
+        points: (P, 3) SfM points in the cameras' world, or None.
+        point_colors: (P, 3) float32 RGB in [0, 1] of `points`, or None.
+        render_path: a smooth camera path for turntable renders (nerfstudio `camera_paths`), or None.
+        name: a short name (the folder name for loaded captures).
+    """
+
+    cameras: Cameras
+    images: torch.Tensor
+    points: torch.Tensor | None = None
+    point_colors: torch.Tensor | None = None
+    render_path: Cameras | None = None
+    name: str = "capture"
+
+    def __post_init__(self) -> None:
+        expected = (len(self.cameras), 3, self.cameras.height, self.cameras.width)
+        if tuple(self.images.shape) != expected:
+            raise ValueError(f"Capture {self.name}: images have shape {tuple(self.images.shape)}, expected {expected}")
+        if not torch.isfinite(self.images).all():
+            raise ValueError(f"Capture {self.name}: images contain NaN or inf")
+        if (self.points is None) != (self.point_colors is None):
+            raise ValueError(f"Capture {self.name}: give both points and point_colors, or neither")
+        if self.points is not None and self.point_colors is not None:
+            if self.points.ndim != 2 or self.points.shape[1] != 3 or self.point_colors.shape != self.points.shape:
+                raise ValueError(
+                    f"Capture {self.name}: points {tuple(self.points.shape)} and point_colors "
+                    f"{tuple(self.point_colors.shape)} must both be (P, 3)"
+                )
+            if not torch.isfinite(self.points).all():
+                raise ValueError(f"Capture {self.name}: points contain NaN or inf")
+
+    def __len__(self) -> int:
+        return len(self.cameras)
+
+
+def _read_rgb(path: Path) -> torch.Tensor:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def _load_images(cameras: Cameras, source: Path) -> torch.Tensor:
+    if cameras.image_paths is None:
+        raise ValueError(f"{source}: the cameras name no image files")
+    missing = [str(p) for p in cameras.image_paths if not p.is_file()]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else "")
+        raise FileNotFoundError(f"{source}: {len(missing)} of {len(cameras)} image files are missing: {shown}")
+    images = []
+    for path in cameras.image_paths:
+        image = _read_rgb(path)
+        if image.shape[1:] != (cameras.height, cameras.width):
+            raise ValueError(
+                f"{path}: image is {image.shape[2]}x{image.shape[1]} but {source} says {cameras.width}x{cameras.height}"
+            )
+        images.append(image)
+    return torch.stack(images)
+
+
+def downscale_capture_images(images: torch.Tensor, cameras: Cameras, factor: int) -> tuple[torch.Tensor, Cameras]:
+    """Box-filter (V, 3, H, W) images by an integer factor and scale intrinsics to match.
+
+    Rows/columns beyond a multiple of `factor` are cropped from the bottom/right (which leaves intrinsics valid);
+    with pixel centres at +0.5, continuous pixel coordinates scale exactly by 1/factor, so fx, fy, cx, cy do too.
+    """
+    if factor < 1:
+        raise ValueError(f"downscale must be a positive integer, got {factor}")
+    if factor == 1:
+        return images, cameras
+    width, height = cameras.width // factor, cameras.height // factor
+    if width == 0 or height == 0:
+        raise ValueError(f"downscale {factor} leaves no pixels of a {cameras.width}x{cameras.height} capture")
+    cropped = images[:, :, : height * factor, : width * factor]
+    small = F.avg_pool2d(cropped, factor)
+    Ks = cameras.Ks.clone()
+    Ks[:, :2, :] /= factor
+    return small, Cameras(cameras.viewmats, Ks, width, height, cameras.image_paths)
+
+
+def _resolve_records(records: CameraRecords, source: Path, downscale: int) -> tuple[Cameras, torch.Tensor]:
+    images = _load_images(records.cameras, source)
+    if records.is_distorted and records.distortion is not None:
+        logger.info("undistorting %d images of %s (OpenCV k1 k2 p1 p2)", len(images), source)
+        images = undistort_images(images, records.cameras.Ks, records.distortion)
+    images, cameras = downscale_capture_images(images, records.cameras, downscale)
+    return cameras, images
+
+
+def _nerfstudio_points(ns: NerfstudioCapture) -> PointCloud | None:
+    if ns.ply_file_path is not None and ns.ply_file_path.is_file():
+        return read_points_ply(ns.ply_file_path)
+    colmap_dir = find_colmap_model(ns.root / "colmap")
+    if colmap_dir is None:
+        return None
+    points = read_colmap(colmap_dir).points
+    if points is None or ns.applied_transform is None:
+        return points
+    # COLMAP points live in the COLMAP world; the frames live in the world after `applied_transform`.
+    rotation, translation = ns.applied_transform[:, :3].float(), ns.applied_transform[:, 3].float()
+    return PointCloud(points.points @ rotation.T + translation, points.colors)
+
+
+def _nerfstudio_render_path(ns: NerfstudioCapture, cameras: Cameras, downscale: int) -> Cameras | None:
+    paths = sorted((ns.root / "camera_paths").glob("*.json"))
+    if not paths:
+        return None
+    if len(paths) > 1:
+        logger.info("%s has %d camera paths; using %s", ns.root, len(paths), paths[0].name)
+    render_path = read_camera_path(paths[0], ns)
+    if downscale > 1:
+        render_path = render_path.rescaled(max(1, render_path.width // downscale), max(1, render_path.height // downscale))
+    return render_path
+
+
+def load_capture(path: str | Path, downscale: int = 1) -> Capture:
+    """Load a capture folder: nerfstudio (`transforms.json`) or COLMAP (`sparse/0` + `images/`).
+
+    Args:
+        path: the capture folder (or its `transforms.json`).
+        downscale: integer factor; images are box-filtered and intrinsics scaled (see `downscale_capture_images`).
+    Returns:
+        A `Capture` with undistorted images, SfM points (nerfstudio `ply_file_path`, or COLMAP `points3D`) and, for
+        nerfstudio folders, the first `camera_paths/*.json` as `render_path` (at the capture's downscale).
+    """
+    path = Path(path)
+    root = path.parent if path.is_file() else path
+    if not root.is_dir():
+        raise FileNotFoundError(f"{path}: no such capture folder")
+    if path.is_file() or (root / "transforms.json").is_file():
+        ns = read_transforms_json(path)
+        cameras, images = _resolve_records(ns.records, ns.root / "transforms.json", downscale)
+        cloud = _nerfstudio_points(ns)
+        render_path = _nerfstudio_render_path(ns, cameras, downscale)
+    elif find_colmap_model(root) is not None:
+        model = read_colmap(root)
+        cameras, images = _resolve_records(model.records, find_colmap_model(root) or root, downscale)
+        cloud, render_path = model.points, None
+    else:
+        raise FileNotFoundError(
+            f"{path}: not a capture folder (expected transforms.json, or a COLMAP model in sparse/0 with images/)"
+        )
+    return Capture(
+        cameras=cameras,
+        images=images,
+        points=cloud.points if cloud is not None else None,
+        point_colors=cloud.colors if cloud is not None else None,
+        render_path=render_path,
+        name=root.name,
+    )
+
+
+def load_cameras(path: str | Path) -> Cameras:
+    """Cameras from any supported file or folder, dispatched on its format.
+
+    Accepts INRIA `cameras.json`, nerfstudio `transforms.json`, a COLMAP model folder (or a capture folder holding
+    one, or `cameras.bin`/`cameras.txt` itself). Cameras with lens distortion are returned as the pinhole cameras of
+    the *undistorted* images (a warning says so); use `load_capture` to get those images.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such camera file or folder")
+    if path.is_dir():
+        if (path / "transforms.json").is_file():
+            return _warn_distortion(read_transforms_json(path).records, path)
+        if find_colmap_model(path) is not None:
+            return _warn_distortion(read_colmap(path).records, path)
+        if (path / "cameras.json").is_file():
+            return read_cameras_json(path / "cameras.json")
+        raise ValueError(f"{path}: no transforms.json, COLMAP model or cameras.json in this folder")
+    if path.name in ("cameras.bin", "cameras.txt"):
+        return _warn_distortion(read_colmap(path.parent).records, path)
+    if path.suffix.lower() != ".json":
+        raise ValueError(
+            f"{path}: unknown camera format (expected cameras.json, transforms.json, or a COLMAP model folder)"
+        )
+    try:
+        content = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON: {exc}") from exc
+    if isinstance(content, list):
+        return read_cameras_json(path)
+    if isinstance(content, dict) and "frames" in content:
+        return _warn_distortion(read_transforms_json(path).records, path)
+    if isinstance(content, dict) and "camera_path" in content:
+        raise ValueError(f"{path}: a nerfstudio camera path needs its capture's frame; use load_capture(<capture folder>)")
+    raise ValueError(f"{path}: JSON is neither INRIA cameras.json (a list) nor nerfstudio transforms.json ('frames')")
+
+
+def _warn_distortion(records: CameraRecords, source: Path) -> Cameras:
+    if records.is_distorted:
+        logger.warning(
+            "%s: cameras have lens distortion; returning the pinhole cameras of the undistorted images "
+            "(the image files on disk are distorted; load_capture undistorts them)",
+            source,
+        )
+    return records.cameras

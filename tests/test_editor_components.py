@@ -1,0 +1,108 @@
+"""rl3dedit.editor.components: the tiny offline pipeline, its tokenizers, and fail-fast real-model loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import CLIPTokenizer
+
+from rl3dedit.editor import (
+    EditorConfig,
+    MissingModelError,
+    build_tiny_clip_tokenizer,
+    build_tiny_pipeline,
+    build_tiny_t5_tokenizer,
+    load_pipeline,
+)
+
+
+def _weights(pipe) -> torch.Tensor:
+    return torch.cat([p.flatten() for p in pipe.transformer.parameters()])
+
+
+def test_tiny_pipeline_is_deterministic_per_seed_and_kontext_shaped():
+    a, b, c = build_tiny_pipeline(0), build_tiny_pipeline(0), build_tiny_pipeline(1)
+    assert torch.equal(_weights(a), _weights(b)) and not torch.equal(_weights(a), _weights(c))
+    assert a.transformer.config.guidance_embeds and a.vae_scale_factor == 8
+    assert a.transformer.config.in_channels == 4 * a.vae.config.latent_channels == 64
+    assert a.scheduler.config.use_dynamic_shifting
+
+
+def test_tiny_tokenizers_are_real_and_offline():
+    clip = build_tiny_clip_tokenizer()
+    assert isinstance(clip, CLIPTokenizer)
+    ids = clip("Make the view red!").input_ids
+    assert ids[0] == clip.bos_token_id == 0 and ids[-1] == clip.eos_token_id == 1
+    assert clip.decode(ids, skip_special_tokens=True) == "make the view red !"
+    t5 = build_tiny_t5_tokenizer()
+    ids = t5("make it red").input_ids
+    assert ids[-1] == t5.eos_token_id == 1 and t5.unk_token_id not in ids
+    assert t5.decode(ids, skip_special_tokens=True) == "make it red"
+
+
+def test_real_prompt_encoding_path_runs():
+    pipe = build_tiny_pipeline(0)
+    embeds, pooled, text_ids = pipe.encode_prompt("a red horse", None, max_sequence_length=24)
+    other, _, _ = pipe.encode_prompt("a blue cube", None, max_sequence_length=24)
+    assert embeds.shape == (1, 24, 32) and pooled.shape == (1, 32) and text_ids.shape == (24, 3)
+    assert not torch.equal(embeds, other)
+
+
+def test_load_pipeline_tiny_with_options():
+    pipe = load_pipeline(EditorConfig(model="tiny", dtype="bfloat16", vae_tiling=True, tiny_seed=2), "cpu")
+    assert pipe.transformer.dtype == torch.bfloat16 and pipe.vae.use_tiling
+    assert torch.equal(_weights(pipe).float(), _weights(build_tiny_pipeline(2)).bfloat16().float())
+
+
+def test_hub_id_while_offline_fails_fast(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(MissingModelError, match="--editor-model PATH") as info:
+        load_pipeline(EditorConfig(model="black-forest-labs/FLUX.1-Kontext-dev"), "cpu")
+    assert "HF_HUB_OFFLINE" in str(info.value)
+
+
+def test_missing_local_paths_fail_fast(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    missing = tmp_path / "no" / "such" / "kontext"
+    with pytest.raises(MissingModelError, match="not an existing local folder") as info:
+        load_pipeline(EditorConfig(model=str(missing)), "cpu")
+    assert str(missing) in str(info.value) and "--editor-model PATH" in str(info.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MissingModelError, match="no model_index.json"):
+        load_pipeline(EditorConfig(model=str(tmp_path / "empty")), "cpu")
+    with pytest.raises(MissingModelError, match="--transformer-file PATH"):
+        load_pipeline(EditorConfig(model="tiny", transformer_file=str(tmp_path / "weights.safetensors")), "cpu")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(MissingModelError, match="not in the local cache"):
+        load_pipeline(EditorConfig(model="tiny", transformer_file="exander/RL3DEdit/rl3dedit-flux-kontext.safetensors"),
+                      "cpu")
+    with pytest.raises(MissingModelError, match="--lora PATH"):
+        load_pipeline(EditorConfig(model="tiny", lora=str(tmp_path / "lora")), "cpu")
+
+
+def test_wrong_transformer_file_lists_keys(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "bad.safetensors"
+    save_file({"transformer_blocks.0.nonsense.weight": torch.zeros(2)}, str(path))
+    with pytest.raises(ValueError, match="missing keys"):
+        load_pipeline(EditorConfig(model="tiny", transformer_file=str(path)), "cpu")
+    bfl = tmp_path / "bfl.safetensors"
+    save_file({"double_blocks.0.img_attn.qkv.weight": torch.zeros(2)}, str(bfl))
+    with pytest.raises(ValueError, match="BFL single-file layout"):
+        load_pipeline(EditorConfig(model="tiny", transformer_file=str(bfl)), "cpu")
+
+
+def test_local_diffusers_folder_round_trip(tmp_path, monkeypatch):
+    # The real from_pretrained path, offline: a saved tiny pipeline (tokenizers included) loads back identically.
+    from rl3dedit.editor import KontextGridEditor
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    build_tiny_pipeline(0).save_pretrained(tmp_path / "kontext")
+    loaded = load_pipeline(EditorConfig(model=str(tmp_path / "kontext")), "cpu")
+    image = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    a = KontextGridEditor(build_tiny_pipeline(0), max_sequence_length=16).sample(image, "red", num_steps=2,
+                                                                                 guidance=2.5, seed=0)
+    b = KontextGridEditor(loaded, max_sequence_length=16).sample(image, "red", num_steps=2, guidance=2.5, seed=0)
+    assert torch.equal(a.images, b.images)
