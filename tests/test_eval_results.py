@@ -13,7 +13,7 @@ def _case(case_id: str, split: str, **values) -> CaseResult:
     for key in METRIC_KEYS:
         value = values.get(key)
         metrics[key] = MetricValue(value) if value is not None else MetricValue.skipped("no judge endpoint")
-    return CaseResult(case_id, split, "make it blue", "ok", metrics)
+    return CaseResult(case_id, split, "make it blue", "ok", metrics, {"timings_s": {"edit": values.get("time_s", 0.0)}})
 
 
 def test_not_computed_metrics_stay_out_of_means():
@@ -34,6 +34,7 @@ def test_not_computed_metrics_stay_out_of_means():
     assert overall.metrics["ph_loss"].mean is None and overall.metrics["ph_loss"].count == 0
     assert groups["in_distribution"].metrics["time_s"].mean == pytest.approx(20.0)
     assert groups["new_scene"].metrics["viescore"].mean == pytest.approx(2.0)
+    assert groups["in_distribution"].stage_times_s == {"edit": pytest.approx(20.0)}
 
 
 def test_metric_value_needs_a_reason_and_rejects_non_finite():

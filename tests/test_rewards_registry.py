@@ -50,7 +50,7 @@ def test_composite_from_config_scores_a_group():
 def test_ablation_view_reward_swaps_the_composite_terms():
     with pytest.raises(ValueError, match="needs exactly"):  # the paper's weights do not fit r_SfM's terms
         load_config("tiny").override("rewards.view_reward", "sfm")
-    rewards = RewardsConfig(view_reward="sfm", weights={"sfm": 0.75, "anchor": 0.25})
+    rewards = RewardsConfig(view_reward="sfm", weights={"sfm": 0.75, "anchor": 0.25}, allow_random_lpips=True)
 
     class Settings:
         verifier = load_config("tiny").verifier
@@ -67,3 +67,8 @@ def test_rewards_config_validation():
         RewardsConfig(weights={"depth": 1, "anchor": 1})
     with pytest.raises(ValueError):
         RewardsConfig(confidence_transform="sqrt")
+
+
+def test_missing_lpips_weights_fail_fast_unless_random_is_allowed():
+    with pytest.raises(FileNotFoundError, match="rewards.lpips_weights"):
+        build_reward("anchor", load_config("paper"))

@@ -9,7 +9,7 @@ from rl3dedit.render import render
 from rl3dedit.rewards import SfMReward
 from rl3dedit.scene import SYNTHETIC_TARGET, Cameras, intrinsics_from_fov, look_at_viewmats, make_synthetic_scene
 
-SIZE = 128
+SIZE = 96
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def rendered():
     cameras = Cameras(look_at_viewmats(eyes, target, torch.tensor([0.0, 0.0, 1.0])),
                       intrinsics_from_fov(50.0, SIZE, SIZE).expand(4, 3, 3).clone(), SIZE, SIZE)
     with torch.no_grad():
-        views = render(make_synthetic_scene(num_gaussians=3000, seed=0), cameras, mode="RGB",
+        views = render(make_synthetic_scene(seed=0), cameras, mode="RGB",
                        background=(1.0, 1.0, 1.0)).rgb
     return views.clamp(0, 1), cameras
 

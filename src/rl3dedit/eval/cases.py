@@ -168,7 +168,9 @@ def load_cases(path: Path, *, data_root: Path | None = None) -> CaseSet:
         raise ValueError(f"{path}: expected a mapping with a `cases:` list, found {found}")
     unknown = set(data) - {"name", "description", "data_root", "cases"}
     if unknown:
-        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)} (allowed: name, description, data_root, cases)")
+        raise ValueError(
+            f"{path}: unknown top-level keys {sorted(unknown)} (allowed: name, description, data_root, cases)"
+        )
     if not data["cases"]:
         raise ValueError(f"{path}: `cases:` is empty")
     cases, problems, seen = [], [], {}
@@ -249,7 +251,9 @@ def resolve_eval_cameras(
         return EvalCameras(cameras[held_out], held_out, f"held_out every {spec.every}")
     if isinstance(spec, RenderPathViews):
         if render_path is None or len(render_path) == 0:
-            raise ValueError(f"{where}: kind render_path needs a capture with camera_paths/*.json; use held_out or orbit")
+            raise ValueError(
+                f"{where}: kind render_path needs a capture with camera_paths/*.json; use held_out or orbit"
+            )
         picks = _evenly(spec.num_views, len(render_path))
         return EvalCameras(render_path[picks], None, f"render_path ({len(picks)} of {len(render_path)} frames)")
     if isinstance(spec, OrbitViews):
@@ -258,7 +262,3 @@ def resolve_eval_cameras(
         return EvalCameras(turntable_path(cameras, spec.num_views), None, f"orbit ({spec.num_views} frames)")
     raise TypeError(f"{where}: unsupported spec {type(spec).__name__}")
 
-
-def eval_cameras_to(cameras: EvalCameras, device: torch.device | str) -> EvalCameras:
-    """The same evaluation cameras on `device`."""
-    return EvalCameras(cameras.cameras.to(device), cameras.indices, cameras.source)

@@ -119,7 +119,8 @@ def _figure(out_dir: Path, relative: str | None, caption: str) -> str:
     if not relative or not (out_dir / relative).is_file():
         return ""
     url = png_data_url(out_dir / relative)
-    return f'<figure><img alt="{html.escape(caption)}" src="{url}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+    text = html.escape(caption)
+    return f'<figure><img alt="{text}" src="{url}"><figcaption>{text}</figcaption></figure>'
 
 
 def _video(out_dir: Path, relative: str | None, max_mb: float) -> str:
@@ -158,7 +159,7 @@ def _case_section(result: CaseResult, out_dir: Path, max_video_mb: float) -> str
     files = result.files
     parts.append(_figure(out_dir, files.get("eval_sheet"), "novel views: source (top) and edited (bottom)"))
     parts.append(_figure(out_dir, files.get("before_after"), "edited views: before and after the 2D edit"))
-    parts.append(_figure(out_dir, files.get("turntable_strip"), "turntable frames (left half source, right half edited)"))
+    parts.append(_figure(out_dir, files.get("turntable_strip"), "turntable frames (left: source, right: edited)"))
     parts.append(_video(out_dir, files.get("turntable"), max_video_mb))
     parts.append("</section>")
     return "\n".join(part for part in parts if part)

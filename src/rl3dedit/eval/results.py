@@ -115,11 +115,13 @@ class MetricSummary:
 
 @dataclass
 class GroupSummary:
-    """All metrics over a group (a split, or `overall`)."""
+    """All metrics over a group (a split, or `overall`); `stage_times_s` is the mean seconds per edit stage over
+    the cases that recorded timings."""
 
     num_cases: int
     num_failed: int
     metrics: dict[str, MetricSummary]
+    stage_times_s: dict[str, float] = field(default_factory=dict)
 
 
 def summarise(results: list[CaseResult]) -> GroupSummary:
@@ -138,8 +140,13 @@ def summarise(results: list[CaseResult]) -> GroupSummary:
         unique = sorted(set(reasons))
         mean = sum(values) / len(values) if values else None
         metrics[key] = MetricSummary(mean=mean, count=len(values), not_computed=len(reasons), reasons=unique)
+    stages: dict[str, list[float]] = {}
+    for result in results:
+        for stage, seconds in result.details.get("timings_s", {}).items():
+            stages.setdefault(stage, []).append(float(seconds))
+    stage_means = {stage: sum(values) / len(values) for stage, values in stages.items()}
     failed = sum(result.status != "ok" for result in results)
-    return GroupSummary(num_cases=len(results), num_failed=failed, metrics=metrics)
+    return GroupSummary(num_cases=len(results), num_failed=failed, metrics=metrics, stage_times_s=stage_means)
 
 
 def aggregate(results: list[CaseResult], splits: tuple[str, ...]) -> dict[str, GroupSummary]:

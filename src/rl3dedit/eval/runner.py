@@ -93,7 +93,9 @@ def _prepare_out_dir(out_dir: Path, *, resume: bool) -> None:
         if not (out_dir / EVAL_MARKER).exists():
             raise FileExistsError(f"{out_dir} is not empty and is not an rl3dedit eval folder; choose another --out")
         if not resume:
-            raise FileExistsError(f"{out_dir} holds an earlier evaluation; pass --resume to continue it or another --out")
+            raise FileExistsError(
+                f"{out_dir} holds an earlier evaluation; pass --resume to continue it, or choose another --out"
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / EVAL_MARKER).write_text("written by rl3dedit eval\n")
 
@@ -162,32 +164,36 @@ class _Edited:
     edit_metrics: dict
 
 
-def _edit_ours(case, case_scene: CaseScene, config: RunConfig, case_dir: Path, edit_fn, size) -> _Edited:
+def _sized(cameras: EvalCameras, config: RunConfig, device: torch.device) -> EvalCameras:
+    """The evaluation cameras at the render size (`eval.render_size`, else `views.view_size`; aspect kept)."""
+    size = render_size(cameras.cameras, config.eval.render_size or config.views.view_size)
+    return EvalCameras(cameras.cameras.rescaled(*size).to(device), cameras.indices, cameras.source)
+
+
+def _edit_ours(case, case_scene: CaseScene, config: RunConfig, case_dir: Path, edit_fn) -> _Edited:
     report = edit_fn(
         config, instruction=case.instruction, out_dir=case_dir / "edit", scene=case_scene.scene,
         cameras=case_scene.cameras, overwrite=True,
     )
-    cameras = resolve_eval_cameras(
+    cameras = _sized(resolve_eval_cameras(
         case, case_scene.cameras, edited_indices=report.view_indices, render_path=case_scene.render_path
-    )
-    cameras.cameras = cameras.cameras.rescaled(*size).to(case_scene.cameras.device)
+    ), config, case_scene.cameras.device)
     views, _ = _render(report.edited_scene, cameras.cameras, config.render.background, depth=False)
     files = {name: Path(report.out_dir) / name for name in ("before_after.png", "turntable.mp4")}
     consistency = report.metrics.get("consistency", {}) if isinstance(report.metrics, dict) else {}
     return _Edited(cameras, views, dict(report.timings), list(report.view_indices), files, {"consistency": consistency})
 
 
-def _edit_other(case, case_scene: CaseScene, config: RunConfig, method_outputs: Path, size) -> _Edited:
+def _edit_other(case, case_scene: CaseScene, config: RunConfig, method_outputs: Path) -> _Edited:
     from rl3dedit.views import select_views
 
     method_dir = method_outputs / case.id
     if not method_dir.is_dir():
         raise FileNotFoundError(f"case {case.id!r}: no method outputs folder {method_dir}")
     edited_indices = [int(i) for i in select_views(case_scene.cameras, config.views.num_views)]
-    cameras = resolve_eval_cameras(
+    cameras = _sized(resolve_eval_cameras(
         case, case_scene.cameras, edited_indices=edited_indices, render_path=case_scene.render_path
-    )
-    cameras.cameras = cameras.cameras.rescaled(*size).to(case_scene.cameras.device)
+    ), config, case_scene.cameras.device)
     views = _load_method_views(method_dir, cameras.cameras, config.render.background)
     files = {"turntable.mp4": method_dir / "turntable.mp4"}
     return _Edited(cameras, views, _method_timings(method_dir), edited_indices, files, {})
@@ -211,12 +217,12 @@ def _evaluate_case(
     case_dir = out_dir / "cases" / case.id
     case_dir.mkdir(parents=True, exist_ok=True)
     case_scene = load_case_scene(case, cases, config, cache_dir=out_dir / "scenes", device=device)
-    size = render_size(case_scene.cameras, config.eval.render_size or config.views.view_size)
     if method_outputs is None:
-        edited = _edit_ours(case, case_scene, config, case_dir, edit_fn, size)
+        edited = _edit_ours(case, case_scene, config, case_dir, edit_fn)
     else:
-        edited = _edit_other(case, case_scene, config, method_outputs, size)
-    source_views, source_depth = _render(case_scene.scene, edited.eval_cameras.cameras, config.render.background, depth=True)
+        edited = _edit_other(case, case_scene, config, method_outputs)
+    cameras = edited.eval_cameras.cameras
+    source_views, source_depth = _render(case_scene.scene, cameras, config.render.background, depth=True)
     _save_views(case_dir, source_views, edited.views)
     _write_cameras(edited.eval_cameras, case_dir / "eval_cameras.json")
     files = {"eval_sheet": str((case_dir / "eval_sheet.png").relative_to(out_dir))}
@@ -236,7 +242,8 @@ def _evaluate_case(
         "captions": {"source": case.source_caption, "target": case.target_caption},
         "scene": case_scene.description, "eval_cameras": edited.eval_cameras.source,
         "eval_camera_indices": edited.eval_cameras.indices, "edited_view_indices": edited.edited_indices,
-        "render_size": list(size), **edited.edit_metrics, **scores.details,
+        "render_size": [edited.eval_cameras.cameras.width, edited.eval_cameras.cameras.height],
+        **edited.edit_metrics, **scores.details,
     }
     return CaseResult(case.id, case.split, case.instruction, "ok", scores.metrics, details, files)
 
@@ -331,8 +338,11 @@ def _write_outputs(out_dir: Path, cases: CaseSet, config: RunConfig, results: li
         "name": cases.name, "method": method, "cases_file": str(cases.path), "preset": config.name,
         "judge_model": judge_model, "clip_model": config.eval.clip_model, "verifier_model": config.verifier.model,
         "metrics": [vars(spec) for spec in METRICS],
-        "aggregate": {name: {"num_cases": g.num_cases, "num_failed": g.num_failed,
-                             "metrics": {k: vars(m) for k, m in g.metrics.items()}} for name, g in groups.items()},
+        "aggregate": {
+            name: {"num_cases": g.num_cases, "num_failed": g.num_failed, "stage_times_s": g.stage_times_s,
+                   "metrics": {k: vars(m) for k, m in g.metrics.items()}}
+            for name, g in groups.items()
+        },
         "cases": [result.to_json() for result in results],
     }
     write_json_atomic(summary, out_dir / "results.json")

@@ -79,7 +79,9 @@ def load_case_scene(
         ply, cams = cases.resolve(spec.ply), cases.resolve(spec.cameras)
         for path, what in ((ply, "ply"), (cams, "cameras")):
             if not path.exists():
-                raise FileNotFoundError(f"case {case.id!r}: scene.{what} {path} does not exist (data root {cases.data_root})")
+                raise FileNotFoundError(
+                    f"case {case.id!r}: scene.{what} {path} does not exist (data root {cases.data_root})"
+                )
         return CaseScene(read_ply(ply).to(device), load_cameras(cams).to(device), None, f"ply {ply}")
     if isinstance(spec, CaptureScene):
         capture_dir = cases.resolve(spec.path)

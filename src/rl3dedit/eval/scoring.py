@@ -143,10 +143,9 @@ def _score_clip(case: EvalCase, views: CaseViews, clip: ClipScorer) -> CaseScore
 
 
 def _score_ph_loss(views: CaseViews, models: MetricModels, config: RunConfig) -> CaseScores:
-    threshold = config.eval.ph_depth_rel_threshold
-    size = config.verifier.image_size
-    edited = ph_loss_vggt(views.edited_views, views.cameras, models.vggt, image_size=size, depth_rel_threshold=threshold)
-    source = ph_loss_vggt(views.source_views, views.cameras, models.vggt, image_size=size, depth_rel_threshold=threshold)
+    kwargs = {"image_size": config.verifier.image_size, "depth_rel_threshold": config.eval.ph_depth_rel_threshold}
+    edited = ph_loss_vggt(views.edited_views, views.cameras, models.vggt, **kwargs)
+    source = ph_loss_vggt(views.source_views, views.cameras, models.vggt, **kwargs)
     return CaseScores(
         {"ph_loss": _ph_value(edited)},
         {"ph_loss": _ph_details(edited), "ph_loss_source_mean": source.mean},
@@ -157,8 +156,10 @@ def _score_rendered_depth(views: CaseViews, config: RunConfig) -> CaseScores:
     if views.source_depth is None:
         return CaseScores({"ph_loss_rendered_depth": MetricValue.skipped("no source 3DGS depth")}, {})
     threshold = config.eval.ph_depth_rel_threshold
-    edited = ph_loss_rendered_depth(views.edited_views, views.source_depth, views.cameras, depth_rel_threshold=threshold)
-    source = ph_loss_rendered_depth(views.source_views, views.source_depth, views.cameras, depth_rel_threshold=threshold)
+    edited = ph_loss_rendered_depth(views.edited_views, views.source_depth, views.cameras,
+                                    depth_rel_threshold=threshold)
+    source = ph_loss_rendered_depth(views.source_views, views.source_depth, views.cameras,
+                                    depth_rel_threshold=threshold)
     return CaseScores(
         {"ph_loss_rendered_depth": _ph_value(edited)},
         {"ph_loss_rendered_depth": _ph_details(edited), "ph_loss_rendered_depth_source_mean": source.mean},

@@ -56,6 +56,9 @@ def _notes(groups: dict[str, GroupSummary]) -> list[str]:
         if summary.not_computed:
             reasons = "; ".join(summary.reasons)
             lines.append(f"- {spec.title}: not computed on {summary.not_computed} case(s): {reasons}")
+    if overall.stage_times_s:
+        stages = ", ".join(f"{stage} {format_seconds(sec)}" for stage, sec in overall.stage_times_s.items())
+        lines.append(f"- mean time per stage: {stages}")
     if overall.num_failed:
         lines.append(f"- {overall.num_failed} case(s) failed; see results.json for errors and tracebacks")
     return lines
@@ -75,7 +78,8 @@ def render_table(groups: dict[str, GroupSummary], *, method: str, title: str, ju
     lines += _header(extra, "split")
     lines += [_row(SPLIT_TITLES.get(name, name), extra, group) for name, group in groups.items()]
     lines += ["", "## Notes", ""]
-    lines.append(f"- VIEScore judge: {judge_model or 'none (not computed)'}; CLIP and Ph-Loss definitions: docs/evaluation.md")
+    judge = judge_model or "none (not computed)"
+    lines.append(f"- VIEScore judge: {judge}; metric definitions: docs/evaluation.md")
     lines += _notes(groups)
     lines += ["", "Metrics:", ""]
     lines += [f"- {spec.title}: {spec.description} ({spec.better} is better)" for spec in METRICS]

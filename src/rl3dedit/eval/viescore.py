@@ -24,6 +24,7 @@ import math
 import os
 import re
 import time
+from statistics import fmean
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -272,10 +273,10 @@ class VIEScoreJudge:
                 logger.warning("VIEScore view %d failed: %s", index, exc)
         model = self.endpoint.model
         if not views:
-            return VIEScoreResult(None, None, None, [], [], model, "every judge request failed: " + "; ".join(errors), errors)
-        mean = lambda values: sum(values) / len(values)  # noqa: E731
+            reason = "every judge request failed: " + "; ".join(errors)
+            return VIEScoreResult(None, None, None, [], [], model, reason, errors)
         return VIEScoreResult(
-            sc=mean([v.sc for v in views]), pq=mean([v.pq for v in views]), overall=mean([v.overall for v in views]),
+            sc=fmean(v.sc for v in views), pq=fmean(v.pq for v in views), overall=fmean(v.overall for v in views),
             views=views, view_indices=kept, judge_model=model, errors=errors,
         )
 
@@ -288,7 +289,3 @@ def judged_view_indices(num_views: int, count: int) -> list[int]:
         return [num_views // 2]
     return [round(i * (num_views - 1) / (count - 1)) for i in range(count)]
 
-
-def not_computed(reason: str) -> VIEScoreResult:
-    """A VIEScore that was not computed, with the reason."""
-    return VIEScoreResult(None, None, None, [], [], None, reason)

@@ -1,1 +1,24 @@
-"""rl3dedit.recon"""
+"""rl3dedit.recon: fit a 3DGS scene to posed images (`fit`), refit it to edited views (`refit`), PSNR/SSIM."""
+
+from rl3dedit.recon.config import ReconConfig
+from rl3dedit.recon.fit import FitResult, fit, holdout_split
+from rl3dedit.recon.init import knn_distances, scene_extent
+from rl3dedit.recon.loop import FitStep, ProgressFn
+from rl3dedit.recon.metrics import photometric_loss, psnr, ssim, ssim_map
+from rl3dedit.recon.refit import refit
+
+__all__ = [
+    "FitResult",
+    "FitStep",
+    "ProgressFn",
+    "ReconConfig",
+    "fit",
+    "holdout_split",
+    "knn_distances",
+    "photometric_loss",
+    "psnr",
+    "refit",
+    "scene_extent",
+    "ssim",
+    "ssim_map",
+]

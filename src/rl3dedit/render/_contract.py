@@ -200,6 +200,10 @@ def render(
 
     Returns:
         RenderOutput with rgb (V, 3, H, W), depth (V, 1, H, W), alpha (V, 1, H, W) and gsplat-style meta.
+
+    Example:
+        >>> out = render(scene, cameras[:9], mode="RGB", background=(1.0, 1.0, 1.0))
+        >>> views = out.rgb.clamp(0, 1)  # (9, 3, H, W)
     """
     if mode not in ("RGB", "ED", "RGB+ED"):
         raise ValueError(f"render: mode must be 'RGB', 'ED' or 'RGB+ED', got {mode!r}")

@@ -34,6 +34,9 @@ class RewardsConfig(BaseModel):
     tiny preset only)."""
     lpips_backbone_weights: str | None = None
     """torchvision `alexnet` state dict (`features.*` keys) used with lin-only `lpips_weights`."""
+    allow_random_lpips: bool = False
+    """Without `lpips_weights`: False fails fast naming the option (real training needs real LPIPS); True uses a
+    seeded random LPIPS with a warning (the tiny preset and tests)."""
     confidence_transform: ConfidenceTransformName = "inverse"
     """Per-pixel VGGT confidence map before averaging: `inverse` (1 - 1/c, bounded, default), `raw` (paper-literal)
     or `log`."""

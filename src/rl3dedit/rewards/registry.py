@@ -37,7 +37,8 @@ def _vggt(settings: RewardSettings, device: torch.device | str, vggt: torch.nn.M
 
 def _consistency(settings, device, vggt):
     return ConsistencyReward(_vggt(settings, device, vggt), confidence_transform=settings.rewards.confidence_transform,
-                             image_size=settings.verifier.image_size)
+                             image_size=settings.verifier.image_size,
+                             preprocess_mode=settings.verifier.preprocess_mode)
 
 
 def _warp(settings, device, vggt):
@@ -50,6 +51,12 @@ def _sfm(settings, device, vggt):
 
 
 def _anchor(settings, device, vggt):
+    if settings.rewards.lpips_weights is None and not settings.rewards.allow_random_lpips:
+        raise FileNotFoundError(
+            "the anchor reward needs LPIPS weights: set rewards.lpips_weights to the lpips package's alex.pth "
+            "together with rewards.lpips_backbone_weights (torchvision's alexnet state dict), or to a combined "
+            "file from rl3dedit.rewards.save_lpips; rewards.allow_random_lpips=true accepts random weights "
+            "(pipeline checks only; see docs/rewards.md)")
     lpips = load_lpips(settings.rewards.lpips_weights, settings.rewards.lpips_backbone_weights, device=device)
     return AnchorReward(lpips, settings.rewards.anchor_lambda)
 

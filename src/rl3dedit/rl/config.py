@@ -79,8 +79,9 @@ class RLConfig(BaseModel):
     """EMA update every ema_interval optimiser updates; decay = min((1+n)/(10+n), ema_decay)."""
 
     # --- devices
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    """accelerate mixed precision of the transformer forward (GPU); SDE math stays fp32."""
+    mixed_precision: Literal["no", "bf16"] = "no"
+    """accelerate autocast of the transformer forward in the update (GPU); SDE math stays fp32. fp16 is not offered:
+    it would need a gradient scaler, and Flow-GRPO reports fp16 cannot produce valid FLUX images."""
     gradient_checkpointing: bool = False
 
     # --- data, logging, checkpoints

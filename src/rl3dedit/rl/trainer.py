@@ -314,12 +314,12 @@ class GRPOTrainer:
             self.save_checkpoint()
 
     def _log_images(self, group: GroupRollout) -> None:
-        try:
-            tracker = self.accelerator.get_tracker("tensorboard", unwrap=True)
-        except (ValueError, AttributeError):
+        """A few decoded grids of the first condition (TensorBoard's `add_images`; skipped without a tracker)."""
+        writer = self.accelerator.get_tracker("tensorboard", unwrap=True)
+        if not hasattr(writer, "add_images"):
             return
-        images = group.rollout.images[: min(4, group.rollout.group_size)].float().clamp(0, 1)
-        tracker.add_images("samples/grids", images, global_step=self.update)
+        images = group.rollout.images[: min(4, group.rollout.group_size)].float().clamp(0, 1).cpu()
+        writer.add_images("samples/grids", images, global_step=self.update)
 
     # ------------------------------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> Path | None:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from rl3dedit.scene.cameras import CameraRecords, Cameras
@@ -126,6 +127,6 @@ def _points(recon) -> PointCloud | None:
     points = list(recon.points3D.values())
     if not points:
         return None
-    xyz = torch.tensor([p.xyz for p in points], dtype=torch.float32)
-    rgb = torch.tensor([p.color for p in points], dtype=torch.float32) / 255.0
+    xyz = torch.from_numpy(np.array([p.xyz for p in points], dtype=np.float32))
+    rgb = torch.from_numpy(np.array([p.color for p in points], dtype=np.float32)) / 255.0
     return PointCloud(xyz, rgb)

@@ -55,20 +55,27 @@ def undistort_images(images: torch.Tensor, Ks: torch.Tensor, coeffs: torch.Tenso
             f"undistort_images: expected Ks ({v}, 3, 3) and coeffs ({v}, 4), got {tuple(Ks.shape)} and {tuple(coeffs.shape)}"
         )
     dtype = images.dtype if images.dtype.is_floating_point else torch.float32
-    Ks = Ks.to(images.device, torch.float64)
-    coeffs = coeffs.to(images.device, torch.float64)
-    vs, us = torch.meshgrid(
-        torch.arange(h, device=images.device, dtype=torch.float64) + 0.5,
-        torch.arange(w, device=images.device, dtype=torch.float64) + 0.5,
-        indexing="ij",
-    )
-    fx, fy = Ks[:, 0, 0, None, None], Ks[:, 1, 1, None, None]
-    cx, cy = Ks[:, 0, 2, None, None], Ks[:, 1, 2, None, None]
-    xy = torch.stack([(us[None] - cx) / fx, (vs[None] - cy) / fy], dim=-1)  # (V, H, W, 2)
-    xy_d = distort_normalized(xy, coeffs[:, None, None, :])
-    u_src = fx * xy_d[..., 0] + cx
-    v_src = fy * xy_d[..., 1] + cy
-    # grid_sample with align_corners=False puts -1 / +1 at the outer pixel edges, i.e. continuous coords 0 and W.
-    grid = torch.stack([2 * u_src / w - 1, 2 * v_src / h - 1], dim=-1).to(dtype)
-    out = F.grid_sample(images.to(dtype), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # Captures usually share one calibration: build each distinct sampling grid once.
+    calib = torch.cat([Ks[:, :2, :].reshape(v, 6), coeffs], dim=1).to("cpu", torch.float64)
+    unique, inverse = torch.unique(calib, dim=0, return_inverse=True)
+    grids = torch.stack([_sampling_grid(row[:6].reshape(2, 3), row[6:], h, w) for row in unique])
+    grids = grids.to(device=images.device, dtype=dtype)
+    out = torch.empty_like(images, dtype=dtype)
+    for i in range(v):
+        out[i] = F.grid_sample(
+            images[i : i + 1].to(dtype), grids[inverse[i] : inverse[i] + 1], mode="bilinear", padding_mode="border",
+            align_corners=False,
+        )[0]
     return out.clamp(0, 1)
+
+
+def _sampling_grid(k_rows: torch.Tensor, coeffs: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """(H, W, 2) grid_sample coordinates of the distorted source of each pinhole output pixel (float64)."""
+    (fx, _, cx), (_, fy, cy) = k_rows.tolist()
+    vs, us = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64) + 0.5, torch.arange(w, dtype=torch.float64) + 0.5, indexing="ij"
+    )
+    xy_d = distort_normalized(torch.stack([(us - cx) / fx, (vs - cy) / fy], dim=-1), coeffs)
+    u_src, v_src = fx * xy_d[..., 0] + cx, fy * xy_d[..., 1] + cy
+    # grid_sample with align_corners=False puts -1 / +1 at the outer pixel edges, i.e. continuous coords 0 and W.
+    return torch.stack([2 * u_src / w - 1, 2 * v_src / h - 1], dim=-1)

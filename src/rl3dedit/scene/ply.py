@@ -59,7 +59,7 @@ def _read_plydata(path: Path) -> PlyData:
         if "end-of-file" in str(exc):
             raise ValueError(f"{path}: truncated PLY data (the header promises more rows than the file holds): {exc}") from exc
         raise ValueError(f"{path}: corrupt PLY header or data: {exc}") from exc
-    if data.format == "binary_little_endian" or data.format == "binary_big_endian":
+    if not data.text:
         _check_no_trailing_bytes(path, data)
     return data
 

@@ -8,6 +8,7 @@ records cat([frame_out, global_out], -1) of shape (B, S, T, 2C).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import torch
@@ -25,9 +26,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass
 class AggregatorOutput:
-    """tokens: list of depth // aa_block_size * aa_block_size tensors (B, S, T, 2C); patch_start_idx = 1 + R."""
+    """tokens: one entry per frame/global block pair (`depth` entries), each (B, S, T, 2C), or None where the
+    caller did not ask to keep it; patch_start_idx = 1 + R (index of the first patch token)."""
 
-    tokens: list[Tensor]
+    tokens: list[Tensor | None]
     patch_start_idx: int
 
 
@@ -75,8 +77,12 @@ class Aggregator(nn.Module):
         std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=images.device).view(1, 1, 3, 1, 1)
         return (images - mean.to(images.dtype)) / std.to(images.dtype)
 
-    def forward(self, images: Tensor) -> AggregatorOutput:
-        """images (B, S, 3, H, W) in [0, 1], H and W multiples of the patch size -> AggregatorOutput."""
+    def forward(self, images: Tensor, keep: Collection[int] | None = None) -> AggregatorOutput:
+        """images (B, S, 3, H, W) in [0, 1], H and W multiples of the patch size -> AggregatorOutput.
+
+        `keep`: indices of the outputs to keep (None = all, as upstream). Dropping the ones no head reads saves
+        (depth - len(keep)) x B*S*T*2C floats, e.g. 1.5 GB for 9 frames at 518x392 in VGGT-1B.
+        """
         B, S, _, H, W = images.shape
         p = self.cfg.patch_size
         patches = self.patch_embed(self.normalize(images).reshape(B * S, 3, H, W))  # (B*S, P, C)
@@ -88,7 +94,7 @@ class Aggregator(nn.Module):
         T, C = tokens.shape[1], tokens.shape[2]
         pos = patch_positions(B * S, H // p, W // p, self.cfg.patch_start_idx, images.device)  # (B*S, T, 2)
         frame_idx = global_idx = 0
-        outputs: list[Tensor] = []
+        outputs: list[Tensor | None] = []
         for _ in range(self.cfg.depth // self.cfg.aa_block_size):
             frame_out: list[Tensor] = []
             global_out: list[Tensor] = []
@@ -107,7 +113,8 @@ class Aggregator(nn.Module):
                         tokens = self._run(self.global_blocks[global_idx], tokens, global_pos)
                         global_idx += 1
                         global_out.append(tokens.reshape(B, S, T, C))
-            outputs.extend(torch.cat([f, g], dim=-1) for f, g in zip(frame_out, global_out, strict=True))
+            for f, g in zip(frame_out, global_out, strict=True):
+                outputs.append(torch.cat([f, g], dim=-1) if keep is None or len(outputs) in keep else None)
         return AggregatorOutput(tokens=outputs, patch_start_idx=self.cfg.patch_start_idx)
 
     def _run(self, block: Block, x: Tensor, pos: Tensor) -> Tensor:

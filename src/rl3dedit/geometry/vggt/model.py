@@ -107,7 +107,7 @@ class VGGT(nn.Module):
         images = self._check_images(images)
         H, W = images.shape[-2:]
         with self._autocast(images.device, self.amp_dtype):
-            agg = self.aggregator(images)
+            agg = self.aggregator(images, keep=self._layers_read())
         out = VGGTOutput(images=images)
         with self._autocast(images.device, None):
             if self.camera_head is not None:
@@ -135,6 +135,17 @@ class VGGT(nn.Module):
                 return self(images)
         finally:
             self.train(was_training)
+
+    def _layers_read(self) -> set[int]:
+        """Aggregator outputs some head reads (the camera head reads the last)."""
+        n = self.config.aggregator.depth
+        keep = {n - 1} if self.camera_head is not None else set()
+        for head in (self.depth_head, self.point_head):
+            if head is not None:
+                keep.update(head.cfg.intermediate_layer_idx)
+        if self.track_head is not None:
+            keep.update(self.track_head.cfg.intermediate_layer_idx)
+        return {i % n for i in keep}
 
     def _check_images(self, images: Tensor) -> Tensor:
         if images.dim() == 4:

@@ -8,6 +8,8 @@ align_corners=True) -> `output_conv1` -> bilinear resize to (H, W) / down_ratio 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -133,7 +135,7 @@ class DPTHead(nn.Module):
             self.scratch.output_conv2 = nn.Sequential(
                 nn.Conv2d(F_ // 2, OUTPUT_HIDDEN, 3, padding=1), nn.ReLU(), nn.Conv2d(OUTPUT_HIDDEN, cfg.output_dim, 1))
 
-    def forward(self, tokens: list[Tensor], image_hw: tuple[int, int], patch_start_idx: int,
+    def forward(self, tokens: Sequence[Tensor | None], image_hw: tuple[int, int], patch_start_idx: int,
                 frames_chunk_size: int | None = 8) -> tuple[Tensor, Tensor] | Tensor:
         """Dense predictions for every frame, `frames_chunk_size` frames at a time (None = all at once).
 
@@ -145,7 +147,7 @@ class DPTHead(nn.Module):
             (preds (B, S, H, W, output_dim - 1), conf (B, S, H, W)), or features (B, S, F, H/r, W/r) when
             `feature_only`. Chunking does not change the result (each frame is processed independently).
         """
-        S = tokens[0].shape[1]
+        S = self._layer(tokens, 0).shape[1]
         if frames_chunk_size is not None and frames_chunk_size <= 0:
             raise ValueError(f"frames_chunk_size must be positive or None, got {frames_chunk_size}")
         step = S if frames_chunk_size is None else frames_chunk_size
@@ -155,16 +157,16 @@ class DPTHead(nn.Module):
             return torch.cat(parts, dim=1)
         return torch.cat([p[0] for p in parts], dim=1), torch.cat([p[1] for p in parts], dim=1)
 
-    def _forward_frames(self, tokens: list[Tensor], image_hw: tuple[int, int], patch_start_idx: int,
+    def _forward_frames(self, tokens: Sequence[Tensor | None], image_hw: tuple[int, int], patch_start_idx: int,
                         start: int, end: int) -> tuple[Tensor, Tensor] | Tensor:
         H, W = image_hw
         p = self.cfg.patch_size
         gh, gw = H // p, W // p
-        B = tokens[0].shape[0]
+        B = self._layer(tokens, 0).shape[0]
         S = end - start
         feats = []
-        for k, layer in enumerate(self.cfg.intermediate_layer_idx):
-            x = tokens[layer][:, start:end, patch_start_idx:]  # (B, S, P, C)
+        for k in range(len(self.cfg.intermediate_layer_idx)):
+            x = self._layer(tokens, k)[:, start:end, patch_start_idx:]  # (B, S, P, C)
             x = self.norm(x.reshape(B * S, gh * gw, -1))
             x = x.permute(0, 2, 1).reshape(B * S, -1, gh, gw)
             x = self.projects[k](x)
@@ -181,6 +183,13 @@ class DPTHead(nn.Module):
         preds = _activate(out[..., :-1], self.cfg.activation)
         conf = _activate_conf(out[..., -1], self.cfg.conf_activation)
         return preds.reshape(B, S, *preds.shape[1:]), conf.reshape(B, S, *conf.shape[1:])
+
+    def _layer(self, tokens: Sequence[Tensor | None], k: int) -> Tensor:
+        out = tokens[self.cfg.intermediate_layer_idx[k]]
+        if out is None:
+            raise ValueError(f"aggregator output {self.cfg.intermediate_layer_idx[k]} was not kept but the DPT head "
+                             "reads it")
+        return out
 
     def _fuse(self, feats: list[Tensor]) -> Tensor:
         """Four resized feature maps (fine to coarse) -> fused map at the finest resolution after output_conv1."""

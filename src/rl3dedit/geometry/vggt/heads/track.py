@@ -7,6 +7,8 @@ use tracks (reference/vggt.md §18).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -91,7 +93,7 @@ class TrackHead(nn.Module):
         self.feature_extractor = DPTHead(dpt)
         self.tracker = _Tracker(cfg)
 
-    def features(self, tokens: list[Tensor], image_hw: tuple[int, int], patch_start_idx: int,
+    def features(self, tokens: Sequence[Tensor | None], image_hw: tuple[int, int], patch_start_idx: int,
                  frames_chunk_size: int | None = 8) -> Tensor:
         """Tracking features (B, S, features, H/2, W/2)."""
         return self.feature_extractor(tokens, image_hw, patch_start_idx, frames_chunk_size)  # type: ignore[return-value]

@@ -45,7 +45,7 @@ class Block(nn.Module):
     ):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        # qk-norm keeps the PyTorch default eps (1e-5) even inside DINOv2-style blocks (reference §12).
+        # qk-norm eps stays 1e-5 whatever the block LayerNorm eps is (reference/vggt.md §12).
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, proj_bias=proj_bias, qk_norm=qk_norm,
                               rope_freq=rope_freq)
         self.ls1 = LayerScale(dim, init_values) if init_values else nn.Identity()

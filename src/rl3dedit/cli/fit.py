@@ -1,0 +1,104 @@
+"""`rl3dedit fit`: fit a base 3DGS to a capture folder and write scene.ply, cameras.json and metrics.json."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rl3dedit.cli._common import console, fail, resolve_config, resolve_device
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fit")(fit_command)
+
+
+class _FitProgress:
+    """A rich progress bar driven by `recon.fit`'s progress callback."""
+
+    def __enter__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), console=console,
+        )
+        self._progress.__enter__()
+        self._task = None
+        return self._update
+
+    def _update(self, iteration: int, total: int, info: dict[str, float]) -> None:
+        if self._task is None:
+            self._task = self._progress.add_task("fit", total=total, info="")
+        text = f"loss {info['loss']:.4f}  {int(info['num_gaussians'])} Gaussians"
+        if "holdout_psnr" in info:
+            self._last_psnr = info["holdout_psnr"]
+        if getattr(self, "_last_psnr", None) is not None:
+            text += f"  held-out {self._last_psnr:.2f} dB"
+        self._progress.update(self._task, completed=iteration, info=text)
+
+    def __exit__(self, exc_type, exc, tb):
+        return self._progress.__exit__(exc_type, exc, tb)
+
+
+def _finite(values: dict) -> dict:
+    """NaN (no loss before the first step, no held-out view) becomes null: strict JSON has no NaN."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
+
+
+def fit_command(
+    data: Path = typer.Option(..., "--data", help="Capture folder: nerfstudio (transforms.json) or COLMAP (sparse/0 + images/)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for scene.ply, cameras.json, metrics.json (written atomically)."),
+    downscale: Optional[int] = typer.Option(None, "--downscale", min=1, help="Integer image downscale (default: scene.downscale of the config)."),
+    iters: Optional[int] = typer.Option(None, "--iters", min=1, help="Optimisation steps (default: recon.fit_iters of the config)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper."),
+    config: Optional[Path] = typer.Option(None, "--config", help="A run config YAML instead of a preset."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda[:N]."),
+    holdout_every: int = typer.Option(8, "--holdout-every", min=0, help="Hold out every N-th frame for evaluation (0: none)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out folder."),
+) -> None:
+    """Fit a 3DGS scene to posed images; every 8th frame is held out and scored (PSNR/SSIM)."""
+    from rl3dedit.config import dump_config
+    from rl3dedit.recon import fit
+    from rl3dedit.scene import load_capture, write_cameras_json, write_ply
+
+    cfg = resolve_config(preset, config)
+    if downscale is not None:
+        cfg = cfg.override("scene.downscale", downscale)
+    if out.exists() and not overwrite:
+        fail(f"{out} already exists; pass --overwrite to replace it or choose another --out")
+    try:
+        capture = load_capture(data, downscale=cfg.scene.downscale)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        fail(f"cannot load capture {data}: {exc}")
+    console.print(f"capture {capture.name}: {len(capture)} views at {capture.cameras.width}x{capture.cameras.height}, "
+                  f"{0 if capture.points is None else capture.points.shape[0]} SfM points")
+    try:
+        with _FitProgress() as progress:
+            result = fit(capture, cfg.recon, iters=iters, device=resolve_device(cfg.device), seed=cfg.seed,
+                         holdout_every=holdout_every, background=cfg.render.background, progress=progress)
+    except ValueError as exc:
+        fail(str(exc))
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write_ply(result.scene, staging / "scene.ply")
+        write_cameras_json(capture.cameras, staging / "cameras.json")
+        metrics = dict(result.metrics, capture=str(data), downscale=cfg.scene.downscale, holdout_every=holdout_every,
+                       history=[_finite(step._asdict()) for step in result.history])
+        (staging / "metrics.json").write_text(json.dumps(_finite(metrics), indent=2, allow_nan=False))
+        dump_config(cfg, staging / "config.yaml")
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    m = result.metrics
+    held = f"held-out PSNR {m['holdout_psnr']:.2f} dB, SSIM {m['holdout_ssim']:.3f}" if "holdout_psnr" in m else "no held-out views"
+    console.print(f"[bold green]done[/]: {out} ({m['num_gaussians']} Gaussians, {held}, {m['wall_time_s']:.1f} s)")
