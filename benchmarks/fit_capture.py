@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--background", type=float, nargs=3, default=(1.0, 1.0, 1.0))
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared, oversubscribed CPU)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="ReconConfig field=value")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

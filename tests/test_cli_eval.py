@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from rl3dedit.cli.main import app
@@ -14,35 +15,59 @@ runner = CliRunner()
 TINY_CASES = Path(str(importlib.resources.files("rl3dedit") / "configs" / "eval" / "tiny.yaml"))
 
 
-def test_tiny_benchmark_end_to_end(tmp_path: Path):
-    out = tmp_path / "eval"
-    result = runner.invoke(app, ["eval", "--cases", str(TINY_CASES), "--preset", "tiny", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert "done" in result.output
+def _check_run(out: Path, tmp_path: Path, case_ids: list[str]) -> dict:
     results = json.loads((out / "results.json").read_text())
-    assert [case["status"] for case in results["cases"]] == ["ok", "ok", "ok"]
-    assert set(results["aggregate"]) == {"overall", "in_distribution", "unseen_instruction", "new_scene"}
+    assert [case["case_id"] for case in results["cases"]] == case_ids
+    assert all(case["status"] == "ok" for case in results["cases"]), results["cases"]
     first = results["cases"][0]
     for key in ("clip_dir", "clip_t", "ph_loss_rendered_depth", "vggt_total", "time_s"):
         assert first["metrics"][key]["value"] is not None, key
+    # Without an endpoint VIEScore is not computed, never a number.
     assert first["metrics"]["viescore"]["value"] is None and results["judge_model"] is None
     assert first["metrics"]["time_s"]["value"] == pytest.approx(sum(first["details"]["timings_s"].values()))
-    assert (out / "cases/synth-recolor/edit/edited.ply").is_file()
-    table = (out / "table.md").read_text()
-    assert "| RL3DEdit (tiny preset) |" in table
+    assert (out / "cases" / case_ids[0] / "edit" / "edited.ply").is_file()
+    assert "| RL3DEdit (tiny preset) |" in (out / "table.md").read_text()
     report = (out / "report.html").read_text()
-    for case in results["cases"]:
-        assert f'data-case-id="{case["case_id"]}"' in report
-
+    for case_id in case_ids:
+        assert f'data-case-id="{case_id}"' in report
     if shutil.which("chromium"):
         from test_eval_report import open_in_chromium
 
         dom, _ = open_in_chromium(out / "report.html", tmp_path)
-        assert "ready: 3 cases" in dom and '<pre id="js-errors"></pre>' in dom
+        assert f"ready: {len(case_ids)} cases" in dom and '<pre id="js-errors"></pre>' in dom
+    return results
 
-    again = runner.invoke(app, ["eval", "--cases", str(TINY_CASES), "--preset", "tiny", "--out", str(out), "--resume"])
+
+def test_one_tiny_case_end_to_end_and_resume(tmp_path: Path):
+    """Our edit (run_edit) through the CLI on the first tiny case, with a 2-step refit to stay fast."""
+    from rl3dedit.config import dump_config, load_config
+
+    data = yaml.safe_load(TINY_CASES.read_text())
+    data["cases"] = data["cases"][:1]
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(yaml.safe_dump(data))
+    config = tmp_path / "config.yaml"
+    dump_config(load_config("tiny").override("recon.refit_iters", 2).override("eval.turntable_frames", 4), config)
+    out = tmp_path / "eval"
+    args = ["eval", "--cases", str(cases), "--config", str(config), "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    _check_run(out, tmp_path, ["synth-recolor"])
+    again = runner.invoke(app, [*args, "--resume"])
     assert again.exit_code == 0, again.output
-    assert "resumed: 3 case(s)" in again.output
+    assert "resumed: 1 case(s)" in again.output
+    refused = runner.invoke(app, args)
+    assert refused.exit_code != 0 and "--resume" in refused.output
+
+
+@pytest.mark.slow
+def test_tiny_benchmark_with_the_tiny_preset(tmp_path: Path):
+    """The documented smoke command: every tiny case with the full tiny preset (minutes on a shared 2-core CPU)."""
+    out = tmp_path / "eval"
+    result = runner.invoke(app, ["eval", "--cases", str(TINY_CASES), "--preset", "tiny", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    results = _check_run(out, tmp_path, ["synth-recolor", "synth-stone", "synth-night"])
+    assert set(results["aggregate"]) == {"overall", "in_distribution", "unseen_instruction", "new_scene"}
 
 
 def test_invalid_cases_file_names_the_entry(tmp_path: Path):

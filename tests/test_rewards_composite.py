@@ -42,7 +42,8 @@ class SpyViewReward:
         self.seen.append(views.clone())
         if self.fail_batched and views.shape[0] > 1:
             raise RuntimeError("batched failure")
-        if self.fail_candidate is not None and views.shape[0] == 1 and bool(views[0, 0, 0, 0, 0] == self.fail_candidate):
+        marked = bool(views[0, 0, 0, 0, 0] == self.fail_candidate)
+        if self.fail_candidate is not None and views.shape[0] == 1 and marked:
             raise RuntimeError("this candidate breaks the verifier")
         depth = views.mean(dim=(1, 2, 3, 4))
         ones = torch.ones(views.shape[0])
@@ -73,7 +74,7 @@ def test_weighted_sum_and_anchor_on_own_view(anchor_reward):
     assert not out.failed.any()
 
 
-def test_substituted_anchor_is_what_vggt_sees_for_every_member():
+def test_substituted_anchor_is_what_vggt_sees_and_a_nan_candidate_survives():
     seen = []
     tiny = build_tiny_vggt(seed=0)
 
@@ -89,13 +90,17 @@ def test_substituted_anchor_is_what_vggt_sees_for_every_member():
     reward = CompositeReward(ConsistencyReward(SpyVGGT(), image_size=SIZE), AnchorReward(load_lpips(seed=0)))
     views, reference = group(1), torch.rand(3, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
     anchor = draw_anchor_index(torch.Generator().manual_seed(5), V)
-    reward.score(views, cameras=cameras(), anchor_index=anchor, anchor_reference=reference)
+    others = [v for v in range(V) if v != anchor]
+    views[1, others[0], :, :4, :4] = float("nan")  # candidate 1 is broken outside its anchor view
+    out = reward.score(views, cameras=cameras(), anchor_index=anchor, anchor_reference=reference)
     (images,) = seen
     assert images.shape == (G, V, 3, SIZE, SIZE)  # one batched call, B = G
     for g in range(G):
         torch.testing.assert_close(images[g, anchor], reference)  # same a for the whole group
-        others = [v for v in range(V) if v != anchor]
-        torch.testing.assert_close(images[g, others], views[g, others])
+        torch.testing.assert_close(images[g, others], views[g, others], equal_nan=True)
+    # The real tiny VGGT turns the NaN into NaN terms for candidate 1 only; it gets the group minimum.
+    assert out.failed.tolist() == [False, True]
+    assert torch.isfinite(out.total).all() and float(out.total[1]) == pytest.approx(float(out.total[0]))
 
 
 def test_nan_candidate_gets_group_minimum(anchor_reward, caplog):

@@ -72,3 +72,5 @@ def test_rewards_config_validation():
 def test_missing_lpips_weights_fail_fast_unless_random_is_allowed():
     with pytest.raises(FileNotFoundError, match="rewards.lpips_weights"):
         build_reward("anchor", load_config("paper"))
+    with pytest.raises(FileNotFoundError, match="rewards.lpips_weights"):  # before any VGGT weights are looked up
+        build_composite_reward(load_config("paper"))

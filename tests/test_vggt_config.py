@@ -43,6 +43,9 @@ def test_bad_config_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text(json.dumps({"aggregator": "oops"}))
     with pytest.raises(ValueError, match="bad.json"):
         VGGTConfig.from_json(path)
+    path.write_text(json.dumps({"aggregator": {"patch_embed": {"type": "conv"}}}))
+    with pytest.raises(ValueError, match="only 'dinov2'"):
+        VGGTConfig.from_json(path)
     with pytest.raises(FileNotFoundError, match="missing.json"):
         VGGTConfig.from_json(tmp_path / "missing.json")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,12 @@ from safetensors.torch import load_file
 
 from rl3dedit.geometry.vggt import (
     VGGT,
+    AggregatorConfig,
+    CameraHeadConfig,
+    DinoConfig,
+    DPTHeadConfig,
     VGGTConfig,
+    build_from_state_dict,
     build_tiny_vggt,
     load_vggt,
     pose_encoding_to_extri_intri,
@@ -200,3 +206,28 @@ def test_training_mode_checkpointing_backprops() -> None:
     model(torch.rand(2, 3, 28, 28)).depth.mean().backward()
     grad = model.aggregator.frame_blocks[0].attn.qkv.weight.grad
     assert grad is not None and grad.abs().sum() > 0
+
+
+def test_other_architecture_variant() -> None:
+    """Another architecture (aa_block_size 2, no DINO registers, no LayerScale in DINO, 3 camera iterations,
+    other DPT widths and layers) builds, round-trips its state dict and predicts the documented shapes."""
+    dpt = {"dim_in": 96, "features": 16, "out_channels": (8, 16, 24, 24), "intermediate_layer_idx": (1, 2, 3, 5)}
+    config = replace(
+        VGGTConfig.tiny(),
+        aggregator=AggregatorConfig(img_size=42, embed_dim=48, depth=6, num_heads=2, num_register_tokens=3,
+                                    aa_block_size=2, patch_embed=DinoConfig(img_size=42, embed_dim=48, depth=1,
+                                                                            num_heads=3, num_register_tokens=0,
+                                                                            init_values=None)),
+        camera_head=CameraHeadConfig(dim_in=96, trunk_depth=1, num_heads=2, num_iterations=3),
+        depth_head=DPTHeadConfig(output_dim=2, activation="exp", **dpt),
+        point_head=DPTHeadConfig(output_dim=4, activation="inv_log", **dpt),
+    )
+    model = build_tiny_vggt(seed=1, config=config)
+    assert model.aggregator.patch_embed.register_tokens is None
+    images = torch.rand(1, 9, 3, 56, 28, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        out = model(images)
+        again = build_from_state_dict(model.state_dict(), config)(images)
+    assert len(out.pose_enc_list) == 3 and out.pose_enc.shape == (1, 9, 9)
+    assert out.depth.shape == (1, 9, 56, 28, 1) and out.world_points.shape == (1, 9, 56, 28, 3)
+    torch.testing.assert_close(again.depth, out.depth)

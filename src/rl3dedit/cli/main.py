@@ -23,12 +23,15 @@ app = typer.Typer(
 def _configure(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
     from rich.logging import RichHandler
 
+    from rl3dedit.cli._common import console
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False)],
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
         force=True,
     )
+    # Logs go to stderr (the shared console) so that --json output on stdout stays machine-readable.
     # Library loggers below WARNING are noise for users of the CLI.
     for noisy in ("diffusers", "transformers", "accelerate", "PIL", "matplotlib", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -29,5 +29,7 @@ class EvalConfig(BaseModel):
     """HTTP timeout of one judge request."""
     judge_image_size: int = Field(512, ge=64)
     """Longer side (px) of the images sent to the judge."""
+    turntable_frames: int = Field(36, ge=2)
+    """Frames of each edit's turntable video (our edits only; shown in report.html)."""
     report_max_video_mb: float = Field(4.0, ge=0)
     """Turntables up to this size are embedded as video in report.html; all get a frame strip."""

@@ -173,7 +173,7 @@ def _sized(cameras: EvalCameras, config: RunConfig, device: torch.device) -> Eva
 def _edit_ours(case, case_scene: CaseScene, config: RunConfig, case_dir: Path, edit_fn) -> _Edited:
     report = edit_fn(
         config, instruction=case.instruction, out_dir=case_dir / "edit", scene=case_scene.scene,
-        cameras=case_scene.cameras, overwrite=True,
+        cameras=case_scene.cameras, turntable_frames=config.eval.turntable_frames, overwrite=True,
     )
     cameras = _sized(resolve_eval_cameras(
         case, case_scene.cameras, edited_indices=report.view_indices, render_path=case_scene.render_path

@@ -147,15 +147,13 @@ def _consistency(views: torch.Tensor, cameras: Cameras, verifier) -> dict[str, f
 
 def _build_verifier(config: RunConfig, device: torch.device):
     """The consistency scorer, or None with a logged reason when the verifier weights are unavailable."""
-    from rl3dedit.geometry.vggt import load_verifier
-    from rl3dedit.rewards import ConsistencyReward
+    from rl3dedit.rewards import build_reward
 
     try:
-        vggt = load_verifier(config.verifier, device)
+        return build_reward("consistency", config, device=device), None
     except (FileNotFoundError, OSError, RuntimeError, ValueError) as exc:
         logger.warning("consistency not scored: verifier unavailable (%s)", exc)
         return None, str(exc)
-    return ConsistencyReward(vggt, image_size=config.verifier.image_size), None
 
 
 def write_video(frames: torch.Tensor, path: Path, fps: int = 12) -> None:

@@ -69,7 +69,7 @@ class ReconConfig(BaseModel):
     refit_geometry_lr_scale: float = Field(0.1, gt=0.0, le=1.0)
     """Factor on the means, scales and quats learning rates during a refit: edits mostly change appearance."""
     refit_anchor_weight: float = Field(1.0, ge=0.0)
-    """Weight of the mean squared deviation of the raw parameters from the source scene during a refit."""
+    """Weight of the mean squared deviation of the geometry (means / extent, log-scales, quats) from the source."""
     refit_densify: bool = False
     """Grow and prune during a refit (off: the Gaussians of untouched regions stay where they were)."""
 

@@ -57,7 +57,8 @@ class Views:
 
 @dataclass
 class Anchor:
-    """Regulariser weight * sum_p mean((p - p_source)^2) over raw parameters, means divided by the scene extent.
+    """Regulariser weight * sum_p mean((p - p_source)^2) over the raw parameters in `source` (a refit passes the
+    geometry: means divided by the scene extent, log-scales, quats).
 
     Applies while the Gaussian count equals the source's (it is skipped after a densification changes it).
     """

@@ -6,9 +6,10 @@ fit lets Gaussians outside the edit drift (nothing constrains them between the v
 - means, scales and quats learn at `refit_geometry_lr_scale` (0.1) x their base rates: an edit mostly changes
   appearance, and small geometry rates stop the sparse views from pulling the structure apart;
 - no densification (`refit_densify` False): the Gaussian set, and so the untouched regions, stay as they were;
-- an anchor `refit_anchor_weight` x sum_p mean((p - p_source)^2) on the raw parameters (means divided by the
-  scene extent): Gaussians whose renders already match the edited views feel only the anchor and stay put,
-  while the photometric gradient of edited regions easily outweighs it.
+- an anchor `refit_anchor_weight` x sum_p mean((p - p_source)^2) on the geometry (means divided by the scene
+  extent, log-scales, quats): Gaussians seen in few of the M views cannot slide or swell to fit them, which is
+  what moves untouched regions; colours and opacities are not anchored, so appearance edits reach their
+  target (an appearance anchor would settle at a compromise between source and edit).
 Measured drift on held-out views is in benchmarks/results/fit.md.
 """
 
@@ -25,7 +26,7 @@ from rl3dedit.recon.densify import make_densifier
 from rl3dedit.recon.fit import FitResult, background_tensor, final_metrics
 from rl3dedit.recon.init import scene_extent
 from rl3dedit.recon.loop import Anchor, LoopSettings, ProgressFn, Views, optimise
-from rl3dedit.recon.optim import learning_rates, make_splats
+from rl3dedit.recon.optim import GEOMETRY_PARAMS, learning_rates, make_splats
 from rl3dedit.scene import Cameras, Capture, GaussianScene
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ def refit(
 
     rates = learning_rates(config, extent, geometry_scale=config.refit_geometry_lr_scale)
     splats = make_splats(scene, rates, device)
-    anchor = Anchor({name: p.detach().clone() for name, p in splats.params.items()}, config.refit_anchor_weight, extent)
+    anchor = Anchor({name: splats.params[name].detach().clone() for name in GEOMETRY_PARAMS},
+                    config.refit_anchor_weight, extent)
     bg = background_tensor(background, device)
     settings = LoopSettings(iters=steps, rates=rates, background=bg, seed=seed, max_sh_degree=scene.sh_degree,
                             sh_ramp=False, anchor=anchor, holdout=held)

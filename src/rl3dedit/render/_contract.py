@@ -142,7 +142,8 @@ def rasterize(
     features = []
     if "RGB" in render_mode:
         if sh_degree is not None:
-            campos = torch.linalg.inv(viewmats.detach())[:, None, :3, 3]  # (C, 1, 3)
+            rot, trans = viewmats.detach()[:, :3, :3], viewmats.detach()[:, :3, 3]
+            campos = -(rot.transpose(1, 2) @ trans[..., None])[:, None, :, 0]  # (C, 1, 3) centre = -R^T t
             coeffs = colors if colors.ndim == 4 else colors[None]
             features.append(sh_to_color(sh_degree, means[None] - campos, coeffs))
         else:

@@ -40,9 +40,10 @@ ALPHA_MAX = 0.99
 ALPHA_MIN = 1.0 / 255.0
 TRANSMITTANCE_MIN = 1e-4
 _POWER_FLOOR = math.log(ALPHA_MIN) - 1.0
+_LOG_T_MIN = math.log(TRANSMITTANCE_MIN)
 CHUNK_ELEMENTS = 1 << 21
 """Upper bound on (tiles x pixels x Gaussians) per dense chunk: bounds the peak of one chunk's temporaries."""
-CHUNK_FILL = 0.6
+CHUNK_FILL = 0.7
 """Tiles share a chunk only while their pair count is at least this fraction of the chunk's largest."""
 
 
@@ -170,14 +171,15 @@ def _alphas(power: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     # Exponents far below log(1/255) only ever give skipped alphas; flooring them first matters for speed, as
     # CPU exp takes a ~100x slower path for results that underflow (measured: 0.3 ms vs 39 ms per 1.2M values).
     alpha = torch.exp(power.clamp_min(_POWER_FLOOR)).clamp_max_(ALPHA_MAX)
-    alpha.masked_fill_(alpha < ALPHA_MIN, 0.0)
-    log_one_minus = torch.neg(alpha).log1p_()
-    log_t = torch.cumsum(log_one_minus, dim=-1)  # log T after each Gaussian
+    alpha = torch.threshold(alpha, ALPHA_MIN, 0.0)  # skip alpha <= 1/255 (gsplat: < 1/255; equal has measure 0)
+    log_one_minus = torch.log1p(-alpha)
+    log_t = torch.cumsum(log_one_minus, dim=-1)  # log T after each Gaussian, non-increasing along G
     # A pixel stops before the first Gaussian whose inclusion would take T to <= 1e-4; T only falls, so the
     # surviving Gaussians form a prefix and their exclusive transmittance is unaffected by the ones cut off.
-    stopped = log_t <= math.log(TRANSMITTANCE_MIN)
-    alpha.masked_fill_(stopped, 0.0)
-    log_one_minus.masked_fill_(stopped, 0.0)
+    if bool((log_t[..., -1] <= _LOG_T_MIN).any()):
+        stopped = log_t <= _LOG_T_MIN
+        alpha.masked_fill_(stopped, 0.0)
+        log_one_minus.masked_fill_(stopped, 0.0)
     return alpha, log_one_minus, log_t.sub_(log_one_minus).exp_()
 
 
@@ -207,7 +209,7 @@ class _Composite(torch.autograd.Function):
         g_dot_f = torch.bmm(grad_accum, features.transpose(1, 2))  # (Tc, S, G)
         weighted = weights.mul_(g_dot_f)
         behind = torch.cumsum(weighted, dim=-1).neg_().add_(weighted.sum(dim=-1, keepdim=True))  # sum over j > i
-        behind.add_(grad_log_t[..., None]).div_(torch.neg(alpha).add_(1.0))
+        behind.add_(grad_log_t[..., None]).div_(torch.rsub(alpha, 1.0))
         grad_power = trans.mul_(g_dot_f).sub_(behind).mul_(alpha)  # chain rule: d alpha / d power = alpha
         return grad_power.masked_fill_(alpha >= ALPHA_MAX, 0.0), grad_features
 

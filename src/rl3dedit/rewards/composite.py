@@ -49,7 +49,9 @@ class CompositeReward:
         weights: non-negative weight per term; keys must be exactly the view-set reward's `term_names` and `anchor`.
     """
 
-    def __init__(self, consistency: ViewSetReward, anchor: AnchorReward, weights: Mapping[str, float] = DEFAULT_WEIGHTS):
+    def __init__(
+        self, consistency: ViewSetReward, anchor: AnchorReward, weights: Mapping[str, float] = DEFAULT_WEIGHTS
+    ) -> None:
         expected = set(consistency.term_names) | set(anchor.term_names)
         if set(weights) != expected:
             raise ValueError(f"weights has keys {sorted(weights)}, expected exactly {sorted(expected)} "

@@ -1,4 +1,5 @@
-"""Our LPIPS (Zhang et al. 2018, "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric"), AlexNet v0.1.
+"""Our LPIPS, AlexNet v0.1 (Zhang et al. 2018, "The Unreasonable Effectiveness of Deep Features as a Perceptual
+Metric").
 
 Why our own: the `lpips` PyPI package imports torchvision, which cannot be installed beside this torch build.
 The network is the same design, with parameter names that match the public weight files so they load as-is:

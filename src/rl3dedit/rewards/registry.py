@@ -62,8 +62,9 @@ def _anchor(settings, device, vggt):
 
 
 def _composite(settings, device, vggt):
+    anchor = _anchor(settings, device, vggt)  # first: a missing LPIPS file fails before VGGT-1B is loaded
     view_reward = _BUILDERS[settings.rewards.view_reward](settings, device, vggt)
-    return CompositeReward(view_reward, _anchor(settings, device, vggt), settings.rewards.weights)
+    return CompositeReward(view_reward, anchor, settings.rewards.weights)
 
 
 _BUILDERS: dict[str, Callable] = {

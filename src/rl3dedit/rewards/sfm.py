@@ -56,7 +56,8 @@ def _triangulate(p_a: torch.Tensor, p_b: torch.Tensor, xy_a: torch.Tensor, xy_b:
         xy_b[:, :1] * p_b[2] - p_b[0], xy_b[:, 1:] * p_b[2] - p_b[1],
     ], dim=1)  # (K, 4, 4)
     solution = torch.linalg.svd(rows).Vh[:, -1]
-    return solution[:, :3] / solution[:, 3:].where(solution[:, 3:].abs() > 1e-12, torch.full_like(solution[:, 3:], 1e-12))
+    w = solution[:, 3:]
+    return solution[:, :3] / torch.where(w.abs() > 1e-12, w, torch.full_like(w, 1e-12))
 
 
 def _reprojection(p: torch.Tensor, points: torch.Tensor, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

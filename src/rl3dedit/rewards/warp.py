@@ -1,4 +1,4 @@
-"""Warp reward r_warp = exp(-L_ph) (`paper.md` §4.7): a rejected alternative to VGGT, kept for the ablation (Table 2, 5).
+"""Warp reward r_warp = exp(-L_ph) (`paper.md` §4.7): a rejected alternative to VGGT, for ablation 5 (Table 2).
 
 L_ph is the Monodepth2-style photometric reprojection loss (`rl3dedit.geometry.photometric_reprojection_loss`)
 over adjacent pairs, with VGGT's depth and the known (source) cameras, computed at VGGT's input resolution on the
@@ -25,7 +25,9 @@ __all__ = ["WarpReward", "crop_preprocessed_intrinsics"]
 PATCH = 14
 
 
-def crop_preprocessed_intrinsics(Ks: torch.Tensor, source_hw: tuple[int, int], target_hw: tuple[int, int]) -> torch.Tensor:
+def crop_preprocessed_intrinsics(
+    Ks: torch.Tensor, source_hw: tuple[int, int], target_hw: tuple[int, int]
+) -> torch.Tensor:
     """Intrinsics (V, 3, 3) after VGGT's `crop` preprocessing (`vggt.md` §1) from (H, W) to (H', W').
 
     The image is resized to width W' and height round(H W' / W / 14) * 14, then centre-cropped to H'

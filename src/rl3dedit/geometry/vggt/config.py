@@ -44,6 +44,16 @@ class DinoConfig:
     init_values: float | None = 1.0
     """LayerScale init; None means no LayerScale (`ls1`/`ls2` absent)."""
     layer_norm_eps: float = 1e-6
+    type: Literal["dinov2"] = "dinov2"
+    """Patch-embedding kind; only the DINOv2 ViT (what VGGT-1B uses) is implemented."""
+    ffn_layer: Literal["mlp"] = "mlp"
+    """DINOv2 block MLP kind; only the plain GELU MLP (ViT-L/14) is implemented."""
+
+    def __post_init__(self) -> None:
+        if self.type != "dinov2":
+            raise ValueError(f"patch_embed.type {self.type!r} is not supported; only 'dinov2' is implemented")
+        if self.ffn_layer != "mlp":
+            raise ValueError(f"patch_embed.ffn_layer {self.ffn_layer!r} is not supported; only 'mlp' is implemented")
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,8 @@ def pose_encoding_to_extri_intri(pose_enc: Tensor, image_size_hw: tuple[int, int
         the intrinsics are allocated in the default dtype (float32) whatever the input dtype.
     """
     if pose_enc.shape[-1] != 9:
-        raise ValueError(f"pose_enc must end in 9 values [t, quat xyzw, fov_h, fov_w], got shape {tuple(pose_enc.shape)}")
+        raise ValueError("pose_enc must end in 9 values [t, quat xyzw, fov_h, fov_w], got shape "
+                         f"{tuple(pose_enc.shape)}")
     rot = quat_xyzw_to_mat(pose_enc[..., 3:7])
     extrinsic = torch.cat([rot, pose_enc[..., :3, None]], dim=-1)
     if not build_intrinsics:

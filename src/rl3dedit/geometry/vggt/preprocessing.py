@@ -2,8 +2,9 @@
 
 Resampling: upstream resizes 8-bit PIL images with BICUBIC. Here the resize is
 `F.interpolate(mode="bicubic", antialias=True)` on floats (the same Keys a = -0.5 kernel, widened when
-downscaling, as PIL does), followed by a clamp to [0, 1] instead of PIL's rounding to 8 bits, so values differ from
-a PIL pipeline by about one 8-bit step. Sizes, crops and padding follow upstream exactly.
+downscaling, as PIL does), followed by a clamp to [0, 1] instead of PIL's rounding to 8 bits: against the PIL
+pipeline the mean difference is about 0.3 of an 8-bit step and the maximum a few steps on sharp images (tested).
+Sizes, crops and padding follow upstream exactly.
 """
 
 from __future__ import annotations

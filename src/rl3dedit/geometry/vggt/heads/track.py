@@ -1,8 +1,8 @@
 """Track head modules (reference/vggt.md §5), built so that the `track_head.*` checkpoint keys load.
 
 The feature extractor (a feature-only DPT at half resolution) runs; the CoTracker-style iterative tracker
-(`tracker.*`) only holds its parameters (layer-norm eps and forward details are not reproduced): querying tracks raises NotImplementedError. The reward model does not
-use tracks (reference/vggt.md §18).
+(`tracker.*`) only holds its parameters (its layer-norm eps and forward are not reproduced): querying tracks raises
+NotImplementedError. The reward model does not use tracks (reference/vggt.md §18).
 """
 
 from __future__ import annotations
@@ -96,7 +96,8 @@ class TrackHead(nn.Module):
     def features(self, tokens: Sequence[Tensor | None], image_hw: tuple[int, int], patch_start_idx: int,
                  frames_chunk_size: int | None = 8) -> Tensor:
         """Tracking features (B, S, features, H/2, W/2)."""
-        return self.feature_extractor(tokens, image_hw, patch_start_idx, frames_chunk_size)  # type: ignore[return-value]
+        features = self.feature_extractor(tokens, image_hw, patch_start_idx, frames_chunk_size)
+        return features  # type: ignore[return-value]
 
     def forward(self, *args: object, **kwargs: object) -> None:
         raise NotImplementedError(

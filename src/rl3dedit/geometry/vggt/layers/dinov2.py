@@ -40,7 +40,8 @@ class DinoViT(nn.Module):
         grid = cfg.img_size // cfg.patch_size
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + grid * grid, D))
-        self.register_tokens = nn.Parameter(torch.zeros(1, cfg.num_register_tokens, D)) if cfg.num_register_tokens else None
+        self.register_tokens = (nn.Parameter(torch.zeros(1, cfg.num_register_tokens, D))
+                                if cfg.num_register_tokens else None)
         self.mask_token = nn.Parameter(torch.zeros(1, D))
         self.patch_embed = PatchEmbed(cfg.patch_size, D)
         self.blocks = nn.ModuleList(

@@ -27,7 +27,8 @@ def patch_positions(num_frames: int, grid_h: int, grid_w: int, num_special: int,
     return pos.unsqueeze(0).expand(num_frames, -1, -1)
 
 
-def _cos_sin(half_dim: int, max_pos: int, base: float, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+def _cos_sin(half_dim: int, max_pos: int, base: float, device: torch.device,
+             dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """Tables (max_pos, half_dim) for one axis.
 
     The angles are always formed in float32 and only then cast to `dtype` before cos/sin: upstream does the same,
