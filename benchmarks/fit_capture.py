@@ -8,6 +8,10 @@ Prints one line per evaluation (iteration, training seconds, loss, held-out PSNR
 8th frame is held out. `--set name=value` overrides a `ReconConfig` field (repeatable). The defaults below adapt
 gsplat's 30k-step schedule to a few hundred CPU steps: densification starts at step 100 and runs every 100 steps,
 no opacity reset (it costs ~200 steps to recover, more than a CPU run has), and a CPU Gaussian budget.
+`--refit-drift N` then measures refit stability: 9 training views (views.select_views) are re-rendered from the fitted
+scene and the scene is refitted to these identical views for N steps, once with the default refit settings
+and once with plain settings (full geometry rates, no anchor); the drift is the PSNR of held-out renders after the
+refit against before it (higher = more stable), plus the mean absolute parameter change.
 Results go to benchmarks/results/fit.md (by hand: the machine is shared, so timings need context).
 """
 
@@ -22,8 +26,10 @@ from pathlib import Path
 
 import torch
 
-from rl3dedit.recon import ReconConfig, fit
-from rl3dedit.scene import load_capture
+from rl3dedit.recon import ReconConfig, fit, holdout_split, psnr, refit
+from rl3dedit.render import render
+from rl3dedit.scene import Capture, GaussianScene, load_capture, read_ply, write_ply
+from rl3dedit.views import select_views
 
 DATA = Path("/work/shared/data")
 CPU_DEFAULTS = {
@@ -46,6 +52,34 @@ def _parse_overrides(pairs: list[str]) -> dict[str, str]:
     return overrides
 
 
+def _renders(scene: GaussianScene, cameras, background: tuple[float, float, float]) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([render(scene, cameras[[i]], mode="RGB", background=background).rgb.clamp(0, 1)
+                          for i in range(len(cameras))])
+
+
+def refit_drift(scene: GaussianScene, capture: Capture, config: ReconConfig, iters: int,
+                background: tuple[float, float, float]) -> None:
+    """Refit to 9 identical re-rendered views; print held-out PSNR (after vs before) for two refit settings."""
+    train_ids, holdout_ids = holdout_split(len(capture), 8)
+    picks = [train_ids[i] for i in select_views(capture.cameras[train_ids], 9)]
+    views, held = capture.cameras[picks], capture.cameras[holdout_ids]
+    targets, held_before = _renders(scene, views, background), _renders(scene, held, background)
+    settings = {
+        "default (geometry lr x0.1, anchor 1.0)": {},
+        "plain (full rates, no anchor)": {"refit_geometry_lr_scale": 1.0, "refit_anchor_weight": 0.0},
+    }
+    print(f"# refit drift: {iters} steps on 9 identical views {picks}; {len(holdout_ids)} held-out views")
+    print("setting\tseconds\tfitted_psnr\theld_out_psnr_vs_before\tmean_abs_d_means_world")
+    for name, overrides in settings.items():
+        result = refit(scene, views, targets, config.model_copy(update=overrides), iters=iters,
+                       background=background)
+        drift = float(psnr(_renders(result.scene, held, background), held_before))
+        moved = float((result.scene.means - scene.means).norm(dim=1).mean())
+        print(f"{name}\t{result.metrics['train_time_s']:.1f}\t{result.metrics['train_psnr']:.2f}\t{drift:.2f}\t{moved:.2e}",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scene", default="stone_horse", help="capture folder name under /work/shared/data or a path")
@@ -55,6 +89,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--background", type=float, nargs=3, default=(1.0, 1.0, 1.0))
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared, oversubscribed CPU)")
+    parser.add_argument("--save-ply", type=Path, help="write the fitted scene here")
+    parser.add_argument("--load-ply", type=Path, help="skip the fit: use this scene for --refit-drift")
+    parser.add_argument("--refit-drift", type=int, default=0, help="refit steps for the drift measurement (0: skip)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="ReconConfig field=value")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -68,6 +105,10 @@ def main() -> None:
           f"{capture.cameras.height}, {0 if capture.points is None else capture.points.shape[0]} SfM points")
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; overrides {fields}")
+    background = tuple(args.background)
+    if args.load_ply is not None:
+        refit_drift(read_ply(args.load_ply), capture, config, args.refit_drift, background)
+        return
     print("iter\ttrain_s\tloss\tholdout_psnr")
 
     def report(iteration: int, total: int, info: dict[str, float]) -> None:
@@ -75,10 +116,14 @@ def main() -> None:
             print(f"{iteration}\t-\t{info['loss']:.4f}\t{info['holdout_psnr']:.2f}\t{int(info['num_gaussians'])} G",
                   flush=True)
 
-    result = fit(capture, config, iters=args.iters, seed=args.seed, background=tuple(args.background), progress=report)
+    result = fit(capture, config, iters=args.iters, seed=args.seed, background=background, progress=report)
     for step in result.history:
         print(f"{step.iteration}\t{step.seconds:.1f}\t{step.loss:.4f}\t{step.holdout_psnr:.2f}")
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()}))
+    if args.save_ply is not None:
+        write_ply(result.scene, args.save_ply)
+    if args.refit_drift:
+        refit_drift(result.scene, capture, config, args.refit_drift, background)
 
 
 if __name__ == "__main__":

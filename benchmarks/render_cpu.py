@@ -112,7 +112,8 @@ def main() -> None:
         print(json.dumps(run_one(args.one[0], args.one[1], args.views, args.repeats)))
         return
 
-    header = "| Gaussians | image | views | forward (s) | forward+backward (s) | held for backward (MB) | peak RSS (MB) |"
+    header = ("| Gaussians | image | views | forward (s) | forward+backward (s) | held for backward (MB) "
+              "| peak RSS (MB) |")
     lines = [header, "|---|---|---|---|---|---|---|"]
     print(header)
     for n in args.counts:

@@ -143,8 +143,12 @@ def test_other_method_outputs_are_scored(tmp_path, cases, config):
     for i, png in enumerate(source_pngs):
         (renders / "recolor" / "eval_views").mkdir(parents=True, exist_ok=True)
         (renders / "recolor" / "eval_views" / f"{i:03d}.png").write_bytes(png.read_bytes())
+    for i in range(9):  # the method's 2D edited views are optional and only shown in the report
+        save_image(torch.full((3, 16, 16), i / 9), renders / "recolor" / "edited_views" / f"{i}.png")
     save_image(torch.zeros(3, 48, 48), renders / "broken.png")  # a stray file is not a case folder
     run = run_eval(config.override("eval.metrics", ["clip"]), cases, tmp_path / "eval-b", method_outputs=renders,
                    method_name="B")
     assert run.results[0].metrics["clip_image"].value == pytest.approx(1.0, abs=1e-3)
     assert run.results[0].metrics["time_s"].not_computed == "switched off in eval.metrics"
+    assert run.results[0].files["edited_views"] == "cases/recolor/edited_views.png"
+    assert "the method&#x27;s edited views" in (tmp_path / "eval-b" / "report.html").read_text()

@@ -1,4 +1,5 @@
-"""Case scenes: synthetic and .ply scenes load; a capture's base 3DGS is fitted once and reused; errors name the case."""
+"""Case scenes: synthetic and .ply scenes load; a capture's base 3DGS is fitted once and reused; errors name
+the case."""
 
 from pathlib import Path
 
@@ -44,27 +45,36 @@ def test_missing_capture_names_the_data_root(tmp_path):
         load_case_scene(cases.cases[0], cases, load_config("tiny"), cache_dir=tmp_path, device=torch.device("cpu"))
 
 
-def test_capture_base_fit_is_cached(tmp_path, shared_dir, monkeypatch):
+def test_capture_base_fit_is_cached(tmp_path, monkeypatch):
     import rl3dedit.recon
-    from rl3dedit.scene import make_synthetic_scene
+    import rl3dedit.scene
+    from rl3dedit.scene import make_synthetic_capture, make_synthetic_scene
 
-    calls = []
+    _, capture = make_synthetic_capture(num_views=10, size=32, seed=0)
+    fits = []
 
     class FitResult:
         def __init__(self, scene):
             self.scene, self.metrics = scene, {}
 
     def fake_fit(capture, recon_config, *, device, seed):
-        calls.append(capture.name)
+        fits.append(capture.name)
         return FitResult(make_synthetic_scene(num_gaussians=50, seed=seed))
 
     monkeypatch.setattr(rl3dedit.recon, "fit", fake_fit, raising=False)
+    monkeypatch.setattr(rl3dedit.scene, "load_capture", lambda path, downscale: capture)
+    (tmp_path / "data" / "face").mkdir(parents=True)
     config = load_config("tiny")
     cases = _cases(tmp_path, ("a", "{kind: capture, path: face}"), ("b", "{kind: capture, path: face}"),
-                   data_root=shared_dir / "data")
+                   data_root=tmp_path / "data")
     first = load_case_scene(cases.cases[0], cases, config, cache_dir=tmp_path / "scenes", device=torch.device("cpu"))
     second = load_case_scene(cases.cases[1], cases, config, cache_dir=tmp_path / "scenes", device=torch.device("cpu"))
-    assert len(calls) == 1
-    assert torch.allclose(first.scene.means, second.scene.means)
-    assert first.render_path is not None and len(first.cameras) == 65
-    assert [p.name for p in (tmp_path / "scenes").iterdir()][0].startswith("face-")
+    assert len(fits) == 1 and "base 3DGS fitted" in first.description
+    assert torch.allclose(first.scene.means, second.scene.means) and first.scene.num_gaussians == 50
+    assert len(first.cameras) == 10
+    cached = list((tmp_path / "scenes").iterdir())
+    assert len(cached) == 1 and cached[0].name.startswith("face-") and (cached[0] / "base.ply").is_file()
+    # A different fit setting is a different cache entry.
+    load_case_scene(cases.cases[0], cases, config.override("recon.fit_iters", 7), cache_dir=tmp_path / "scenes",
+                    device=torch.device("cpu"))
+    assert len(fits) == 2 and len(list((tmp_path / "scenes").iterdir())) == 2

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from rl3dedit.recon import ReconConfig
@@ -9,6 +10,15 @@ from rl3dedit.recon.densify import CpuDensifier, NoDensifier, make_densifier, re
 from rl3dedit.recon.optim import learning_rates, make_splats
 from rl3dedit.render import render
 from rl3dedit.scene import GaussianScene, intrinsics_from_fov, look_at_viewmats, Cameras
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # On a shared, oversubscribed CPU one intra-op thread is several times faster than two.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def _three_gaussians() -> GaussianScene:

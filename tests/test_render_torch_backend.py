@@ -31,7 +31,8 @@ def test_single_isotropic_gaussian_matches_analytic_footprint() -> None:
         torch.tensor([opacity], dtype=torch.float64), torch.ones(1, 3, dtype=torch.float64),
         viewmats, Ks, 40, 30, backend="torch",
     )
-    ys, xs = torch.meshgrid(torch.arange(30.0, dtype=torch.float64), torch.arange(40.0, dtype=torch.float64), indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(30, dtype=torch.float64), torch.arange(40, dtype=torch.float64),
+                            indexing="ij")
     r2 = (xs + 0.5 - cx) ** 2 + (ys + 0.5 - cy) ** 2
     var = (focal * s / z) ** 2 + 0.3
     analytic = opacity * torch.exp(-r2 / (2 * var))

@@ -127,6 +127,10 @@ def test_structural_errors(tmp_path):
     path.write_text(json.dumps({"fl_x": 1, "w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": [[1, 0], [0, 1]]}]}))
     with pytest.raises(ValueError, match=r"frame 0 \(a.png\): expected a 4x4"):
         read_transforms_json(path)
+    frames = [{"file_path": "images/a.png", "transform_matrix": _pose(np.eye(3).tolist(), [0, 0, 3]), "fl_y": float("nan")}]
+    _write_capture(tmp_path, frames)
+    with pytest.raises(ValueError, match=rf"{path}: .*NaN or inf"):
+        read_transforms_json(tmp_path)
     frames = [
         {"file_path": "images/a.png", "transform_matrix": _pose(np.eye(3).tolist(), [0, 0, 3]), "w": 8},
         {"file_path": "images/b.png", "transform_matrix": _pose(np.eye(3).tolist(), [0, 0, 4])},

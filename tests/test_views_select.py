@@ -70,3 +70,11 @@ def test_capture_frame_finds_the_focus():
     torch.testing.assert_close(frame.focus, torch.tensor([0.0, 0.0, 0.3], dtype=torch.float64), atol=1e-4, rtol=0)
     assert abs(frame.radius - 3.0) < 1e-4
     assert float(frame.up @ torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)) > 0.9
+
+
+def test_close_ups_are_skipped():
+    ring = orbit_cameras(24, center=(0.0, 0.0, 0.0), radius=3.0, elevation_deg=20.0, width=32, height=32, fov_deg=50.0)
+    close = orbit_cameras(6, center=(0.0, 0.0, 0.0), radius=1.0, elevation_deg=60.0, width=32, height=32, fov_deg=50.0)
+    cams = Cameras(torch.cat([ring.viewmats, close.viewmats]), torch.cat([ring.Ks, close.Ks]), 32, 32)
+    picks = select_views(cams, 9)
+    assert len(set(picks)) == 9 and max(picks) < 24  # the close-ups (indices 24..29) add bearings but are skipped

@@ -75,7 +75,7 @@ def fit_command(
     try:
         capture = load_capture(data, downscale=cfg.scene.downscale)
     except (FileNotFoundError, ValueError, OSError) as exc:
-        fail(f"cannot load capture {data}: {exc}")
+        fail(f"cannot load the capture: {exc}")
     console.print(f"capture {capture.name}: {len(capture)} views at {capture.cameras.width}x{capture.cameras.height}, "
                   f"{0 if capture.points is None else capture.points.shape[0]} SfM points")
     try:

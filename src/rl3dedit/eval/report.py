@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from rl3dedit.eval.results import METRICS, CaseResult, GroupSummary
-from rl3dedit.eval.table import SPLIT_TITLES, format_metric
+from rl3dedit.eval.table import SPLIT_TITLES, format_metric, format_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ th:first-child, td:first-child { text-align: left; }
 .case.error h2 { color: #b00; }
 .nc { color: #999; }
 img, video { max-width: 100%; image-rendering: pixelated; border: 1px solid #ddd; }
+video { width: 512px; }
 figure { margin: 0.5em 0 1em; }
 figcaption { font-size: 0.9em; color: #555; }
 pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
@@ -56,7 +57,11 @@ window.addEventListener('load', function () {
   var cases = document.querySelectorAll('section.case').length;
   var images = document.querySelectorAll('img');
   var broken = 0;
-  images.forEach(function (img) { if (!img.complete || img.naturalWidth === 0) { broken += 1; } });
+  images.forEach(function (img) {
+    if (!img.complete || img.naturalWidth === 0) { broken += 1; return; }
+    // Small renders (64-px tiny views) are shown at twice their size, pixelated, to be readable.
+    if (img.naturalWidth < 640) { img.style.width = (2 * img.naturalWidth) + 'px'; }
+  });
   if (broken) { __recordError('broken images: ' + broken); }
   var status = document.getElementById('status');
   status.dataset.ready = '1';
@@ -109,6 +114,8 @@ def _case_metrics(result: CaseResult) -> str:
             continue
         if metric.value is None:
             cell = f'<td class="nc">not computed: {html.escape(metric.not_computed or "")}</td>'
+        elif spec.key == "time_s":
+            cell = f"<td>{format_seconds(metric.value)}</td>"
         else:
             cell = f"<td>{metric.value:.4g}</td>"
         rows.append(f"<tr><td>{html.escape(spec.title)}</td>{cell}</tr>")
@@ -131,7 +138,7 @@ def _video(out_dir: Path, relative: str | None, max_mb: float) -> str:
         return f"<p>turntable video: {html.escape(relative)} ({path.stat().st_size / 2**20:.1f} MB, not embedded)</p>"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return (
-        f'<figure><video controls loop muted playsinline preload="none" src="data:video/mp4;base64,{data}"></video>'
+        f'<figure><video controls loop muted playsinline preload="metadata" src="data:video/mp4;base64,{data}"></video>'
         "<figcaption>turntable (left: source, right: edited)</figcaption></figure>"
     )
 
@@ -159,6 +166,7 @@ def _case_section(result: CaseResult, out_dir: Path, max_video_mb: float) -> str
     files = result.files
     parts.append(_figure(out_dir, files.get("eval_sheet"), "novel views: source (top) and edited (bottom)"))
     parts.append(_figure(out_dir, files.get("before_after"), "edited views: before and after the 2D edit"))
+    parts.append(_figure(out_dir, files.get("edited_views"), "the method's edited views"))
     parts.append(_figure(out_dir, files.get("turntable_strip"), "turntable frames (left: source, right: edited)"))
     parts.append(_video(out_dir, files.get("turntable"), max_video_mb))
     parts.append("</section>")

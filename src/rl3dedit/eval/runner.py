@@ -179,12 +179,13 @@ def _edit_ours(case, case_scene: CaseScene, config: RunConfig, case_dir: Path, e
         case, case_scene.cameras, edited_indices=report.view_indices, render_path=case_scene.render_path
     ), config, case_scene.cameras.device)
     views, _ = _render(report.edited_scene, cameras.cameras, config.render.background, depth=False)
-    files = {name: Path(report.out_dir) / name for name in ("before_after.png", "turntable.mp4")}
+    run_dir = Path(report.out_dir)
+    files = {"before_after": run_dir / "before_after.png", "turntable": run_dir / "turntable.mp4"}
     consistency = report.metrics.get("consistency", {}) if isinstance(report.metrics, dict) else {}
     return _Edited(cameras, views, dict(report.timings), list(report.view_indices), files, {"consistency": consistency})
 
 
-def _edit_other(case, case_scene: CaseScene, config: RunConfig, method_outputs: Path) -> _Edited:
+def _edit_other(case, case_scene: CaseScene, config: RunConfig, case_dir: Path, method_outputs: Path) -> _Edited:
     from rl3dedit.views import select_views
 
     method_dir = method_outputs / case.id
@@ -195,7 +196,12 @@ def _edit_other(case, case_scene: CaseScene, config: RunConfig, method_outputs: 
         case, case_scene.cameras, edited_indices=edited_indices, render_path=case_scene.render_path
     ), config, case_scene.cameras.device)
     views = _load_method_views(method_dir, cameras.cameras, config.render.background)
-    files = {"turntable.mp4": method_dir / "turntable.mp4"}
+    files = {"turntable": method_dir / "turntable.mp4"}
+    if (method_dir / "edited_views").is_dir():
+        from rl3dedit.views import load_views, make_comparison_sheet, save_image
+
+        sheet = make_comparison_sheet([load_views(method_dir / "edited_views")], ["edited"])
+        files["edited_views"] = save_image(sheet, case_dir / "edited_views.png")
     return _Edited(cameras, views, _method_timings(method_dir), edited_indices, files, {})
 
 
@@ -210,6 +216,22 @@ def _save_views(case_dir: Path, source: torch.Tensor, edited: torch.Tensor) -> N
     save_image(make_comparison_sheet([source, edited], ["source", "edited"]), case_dir / "eval_sheet.png")
 
 
+def _report_files(case_dir: Path, out_dir: Path, extra: dict[str, Path]) -> dict[str, str]:
+    """Images and video for report.html, as paths relative to `out_dir` (files from elsewhere are copied in)."""
+    files = {"eval_sheet": case_dir / "eval_sheet.png"}
+    for key, path in extra.items():
+        if not path.is_file():
+            continue
+        if not path.is_relative_to(out_dir):
+            shutil.copyfile(path, case_dir / path.name)
+            path = case_dir / path.name
+        files[key] = path
+    if "turntable" in files:
+        files["turntable_strip"] = case_dir / "turntable_strip.png"
+        turntable_strip(files["turntable"], files["turntable_strip"])
+    return {key: str(path.relative_to(out_dir)) for key, path in files.items()}
+
+
 def _evaluate_case(
     case: EvalCase, cases: CaseSet, config: RunConfig, models: MetricModels, out_dir: Path, *,
     method_outputs: Path | None, edit_fn, device: torch.device,
@@ -220,22 +242,12 @@ def _evaluate_case(
     if method_outputs is None:
         edited = _edit_ours(case, case_scene, config, case_dir, edit_fn)
     else:
-        edited = _edit_other(case, case_scene, config, method_outputs)
+        edited = _edit_other(case, case_scene, config, case_dir, method_outputs)
     cameras = edited.eval_cameras.cameras
     source_views, source_depth = _render(case_scene.scene, cameras, config.render.background, depth=True)
     _save_views(case_dir, source_views, edited.views)
     _write_cameras(edited.eval_cameras, case_dir / "eval_cameras.json")
-    files = {"eval_sheet": str((case_dir / "eval_sheet.png").relative_to(out_dir))}
-    if edited.extra_files.get("before_after.png", Path("/nonexistent")).is_file():
-        files["before_after"] = str(edited.extra_files["before_after.png"].relative_to(out_dir))
-    video = edited.extra_files.get("turntable.mp4")
-    if video is not None and video.is_file():
-        if not video.is_relative_to(out_dir):
-            shutil.copyfile(video, case_dir / "turntable.mp4")
-            video = case_dir / "turntable.mp4"
-        turntable_strip(video, case_dir / "turntable_strip.png")
-        files["turntable"] = str(video.relative_to(out_dir))
-        files["turntable_strip"] = str((case_dir / "turntable_strip.png").relative_to(out_dir))
+    files = _report_files(case_dir, out_dir, edited.extra_files)
     views = CaseViews(edited.eval_cameras.cameras, source_views, edited.views, source_depth, edited.timings)
     scores = score_case(case, views, models, config)
     details = {

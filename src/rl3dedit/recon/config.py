@@ -63,7 +63,7 @@ class ReconConfig(BaseModel):
     reset_every: int = Field(3000, ge=1)
     """Iterations between opacity resets (to 2 x prune_opacity)."""
     max_gaussians: int = Field(200_000, ge=1)
-    """Growth stops at this many Gaussians (a CPU memory and time budget)."""
+    """Growth stops at this many Gaussians (a CPU memory and time budget; the CPU strategy only, gsplat has no cap)."""
 
     # Refit (warm start on edited views).
     refit_geometry_lr_scale: float = Field(0.1, gt=0.0, le=1.0)

@@ -148,12 +148,12 @@ def optimise(
         loss = photometric_loss(out.rgb, train.images[batch], config.ssim_weight)
         anchor = settings.anchor.loss(splats) if settings.anchor is not None else None
         total = loss + anchor if anchor is not None else loss
-        out.meta["width"], out.meta["height"] = train.cameras.width, train.cameras.height
         densifier.pre_backward(splats, step, out.meta)
         total.backward()
-        densifier.post_backward(splats, step, out.meta)
         splats.step()
         splats.zero_grad()
+        # After the Adam step, as gsplat's simple_trainer: a refinement replaces parameters (dropping their grads).
+        densifier.post_backward(splats, step, out.meta)
         train_seconds += time.perf_counter() - started
 
         loss_value = loss.item()

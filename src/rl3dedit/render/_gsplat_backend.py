@@ -40,7 +40,9 @@ def rasterize_gsplat(
             "pass backend='torch' (or 'auto') to render on this device"
         )
     if not gsplat_available():
-        raise RuntimeError("render backend 'gsplat' requested but gsplat is not installed (pip install 'rl3dedit[cuda]')")
+        raise RuntimeError(
+            "render backend 'gsplat' requested but gsplat is not installed (pip install 'rl3dedit[cuda]')"
+        )
     import gsplat
 
     colors_out, alphas, meta = gsplat.rasterization(

@@ -15,8 +15,8 @@ Design (reference/gaussian_splatting.md sections 5.1-5.2, gsplat's tile rasteriz
    stops before the Gaussian that would take its transmittance to <= 1e-4. The thresholds are
    non-differentiable, as in every 3DGS rasterizer. (gsplat's extra "negative exponent" skip cannot trigger:
    conics are positive definite by construction.)
-4. Backward: autograd everywhere except compositing, whose hand-written backward (`_Composite`) recomputes
-   alphas from the saved exponents, so only one (tiles x pixels x Gaussians) tensor per chunk is kept.
+4. Backward: autograd everywhere except compositing, whose hand-written backward (`_Composite`) keeps only the
+   final alphas, so one (tiles x pixels x Gaussians) tensor per chunk is held between forward and backward.
 Shapes: Tc tiles in a chunk, S = TILE_SIZE^2 pixels per tile, G Gaussians per tile (padded), X channels.
 No Python loop runs over Gaussians or pixels; the only loop is over a handful of chunks per call.
 """
@@ -171,8 +171,8 @@ def _alphas(power: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     # Exponents far below log(1/255) only ever give skipped alphas; flooring them first matters for speed, as
     # CPU exp takes a ~100x slower path for results that underflow (measured: 0.3 ms vs 39 ms per 1.2M values).
     alpha = torch.exp(power.clamp_min(_POWER_FLOOR)).clamp_max_(ALPHA_MAX)
-    alpha = torch.threshold(alpha, ALPHA_MIN, 0.0)  # skip alpha <= 1/255 (gsplat: < 1/255; equal has measure 0)
-    log_one_minus = torch.log1p(-alpha)
+    torch.nn.functional.threshold_(alpha, ALPHA_MIN, 0.0)  # skip alpha <= 1/255 (gsplat: < 1/255; measure 0)
+    log_one_minus = torch.neg(alpha).log1p_()
     log_t = torch.cumsum(log_one_minus, dim=-1)  # log T after each Gaussian, non-increasing along G
     # A pixel stops before the first Gaussian whose inclusion would take T to <= 1e-4; T only falls, so the
     # surviving Gaussians form a prefix and their exclusive transmittance is unaffected by the ones cut off.
@@ -184,33 +184,36 @@ def _alphas(power: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 class _Composite(torch.autograd.Function):
-    """Front-to-back compositing with a hand-written backward that recomputes alphas from the exponents.
+    """Front-to-back compositing with a hand-written backward that keeps only the final alphas.
 
     Autograd through the same expressions keeps about a dozen (tiles x pixels x Gaussians) tensors alive until
-    backward; this keeps only the exponents. Gradients (3DGS, Kerbl et al. 2023; gsplat rasterize_to_pixels_bwd),
-    with w_i = alpha_i T_i and g the output gradient at a pixel:
+    backward; this keeps one, the alphas after every rule (0 where skipped or cut off), from which backward
+    recomputes the transmittances. Gradients (3DGS, Kerbl et al. 2023; gsplat rasterize_to_pixels_bwd), with
+    w_i = alpha_i T_i and g the output gradient at a pixel:
         dL/df_i = sum_pixels w_i g
         dL/dalpha_i = T_i (g . f_i) - (sum_{j>i} w_j (g . f_j) + dL/dlogT_final) / (1 - alpha_i)
+        dalpha_i/dpower_i = alpha_i (alpha = exp(power)), 0 where the 0.99 clamp decided the value.
     """
 
     @staticmethod
     def forward(ctx, power: Tensor, features: Tensor) -> tuple[Tensor, Tensor]:  # (Tc, S, G), (Tc, G, X)
         alpha, log_one_minus, trans = _alphas(power)
-        ctx.save_for_backward(power, features)
-        return torch.bmm(alpha.mul_(trans), features), log_one_minus.sum(dim=-1)
+        ctx.save_for_backward(alpha, features)
+        return torch.bmm(trans.mul_(alpha), features), log_one_minus.sum(dim=-1)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_accum: Tensor, grad_log_t: Tensor) -> tuple[Tensor, Tensor]:
-        power, features = ctx.saved_tensors
-        alpha, _, trans = _alphas(power)
+        alpha, features = ctx.saved_tensors
+        log_one_minus = torch.log1p(-alpha)
+        trans = torch.cumsum(log_one_minus, dim=-1).sub_(log_one_minus).exp_()  # exclusive T_i
         weights = alpha * trans
         grad_features = torch.bmm(weights.transpose(1, 2), grad_accum)  # (Tc, G, X)
         g_dot_f = torch.bmm(grad_accum, features.transpose(1, 2))  # (Tc, S, G)
         weighted = weights.mul_(g_dot_f)
         behind = torch.cumsum(weighted, dim=-1).neg_().add_(weighted.sum(dim=-1, keepdim=True))  # sum over j > i
-        behind.add_(grad_log_t[..., None]).div_(torch.rsub(alpha, 1.0))
-        grad_power = trans.mul_(g_dot_f).sub_(behind).mul_(alpha)  # chain rule: d alpha / d power = alpha
+        behind.add_(grad_log_t[..., None]).div_(log_one_minus.exp_())  # / (1 - alpha_i)
+        grad_power = trans.mul_(g_dot_f).sub_(behind).mul_(alpha)
         return grad_power.masked_fill_(alpha >= ALPHA_MAX, 0.0), grad_features
 
 
@@ -254,7 +257,8 @@ def rasterize_torch(
         log_trans = log_trans.index_copy(0, tile_rows, torch.cat([p[2] for p in parts]))
         logger.debug("rasterized %d pairs over %d tiles in %d chunks", len(isect.flat_ids), len(tile_rows), len(parts))
 
-    return _untile(accum, num_views, isect, width, height), _untile(log_trans[..., None], num_views, isect, width, height)
+    log_trans = _untile(log_trans[..., None], num_views, isect, width, height)
+    return _untile(accum, num_views, isect, width, height), log_trans
 
 
 def _untile(values: Tensor, num_views: int, isect: TileIntersections, width: int, height: int) -> Tensor:

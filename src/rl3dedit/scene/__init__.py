@@ -1,7 +1,7 @@
 """3D data in and out: Gaussian scenes, cameras, captures and their file formats."""
 
 from rl3dedit.scene.atomic import atomic_path
-from rl3dedit.scene.cameras import CameraRecords, Cameras, intrinsics_from_fov, look_at_viewmats
+from rl3dedit.scene.cameras import CameraRecords, Cameras, checked_cameras, intrinsics_from_fov, look_at_viewmats
 from rl3dedit.scene.cameras_json import read_cameras_json, write_cameras_json
 from rl3dedit.scene.capture import Capture, downscale_capture_images, load_cameras, load_capture
 from rl3dedit.scene.colmap import ColmapModel, find_colmap_model, read_colmap
@@ -29,6 +29,7 @@ __all__ = [
     "NerfstudioCapture",
     "PointCloud",
     "atomic_path",
+    "checked_cameras",
     "dataparser_transform",
     "distort_normalized",
     "downscale_capture_images",

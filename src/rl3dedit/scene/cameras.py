@@ -137,6 +137,16 @@ def intrinsics_from_fov(fov_x_deg: float, width: int, height: int) -> torch.Tens
     return torch.tensor([[focal, 0.0, width / 2], [0.0, focal, height / 2], [0.0, 0.0, 1.0]], dtype=torch.float32)
 
 
+def checked_cameras(
+    viewmats: torch.Tensor, Ks: torch.Tensor, width: int, height: int, image_paths: list[Path] | None, source: object
+) -> Cameras:
+    """`Cameras(...)` whose validation errors (shapes, NaN/inf, size) name `source`, e.g. the file they came from."""
+    try:
+        return Cameras(viewmats, Ks, width, height, image_paths)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from exc
+
+
 @dataclass
 class CameraRecords:
     """Cameras as a capture file describes them: the pinhole part plus optional lens distortion.

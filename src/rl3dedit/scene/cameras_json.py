@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from rl3dedit.scene.atomic import atomic_path
-from rl3dedit.scene.cameras import Cameras
+from rl3dedit.scene.cameras import Cameras, checked_cameras
 
 _REQUIRED_KEYS = ("width", "height", "position", "rotation", "fx", "fy")
 
@@ -48,7 +48,7 @@ def read_cameras_json(path: str | Path, images_dir: str | Path | None = None) ->
     image_paths = None
     if images_dir is not None:
         image_paths = [_find_image(Path(images_dir), name) for name in names]
-    return Cameras(torch.stack(viewmats).float(), torch.stack(Ks).float(), width, height, image_paths)
+    return checked_cameras(torch.stack(viewmats).float(), torch.stack(Ks).float(), width, height, image_paths, path)
 
 
 def _find_image(folder: Path, name: str) -> Path:

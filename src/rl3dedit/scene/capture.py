@@ -73,25 +73,36 @@ def _read_rgb(path: Path) -> torch.Tensor:
 
     with Image.open(path) as image:
         array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(array).permute(2, 0, 1)
 
 
-def _load_images(cameras: Cameras, source: Path) -> torch.Tensor:
+def _load_images(records: CameraRecords, source: Path, factor: int) -> torch.Tensor:
+    """Decode, undistort and box-downscale the images one at a time (no full-resolution stack in memory)."""
+    cameras = records.cameras
     if cameras.image_paths is None:
         raise ValueError(f"{source}: the cameras name no image files")
     missing = [str(p) for p in cameras.image_paths if not p.is_file()]
     if missing:
         shown = ", ".join(missing[:5]) + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else "")
         raise FileNotFoundError(f"{source}: {len(missing)} of {len(cameras)} image files are missing: {shown}")
-    images = []
-    for path in cameras.image_paths:
+    if records.is_distorted:
+        logger.info("undistorting %d images of %s (OpenCV k1 k2 p1 p2)", len(cameras), source)
+    out = torch.empty(len(cameras), 3, cameras.height // factor, cameras.width // factor)
+    for i, path in enumerate(cameras.image_paths):
         image = _read_rgb(path)
         if image.shape[1:] != (cameras.height, cameras.width):
             raise ValueError(
                 f"{path}: image is {image.shape[2]}x{image.shape[1]} but {source} says {cameras.width}x{cameras.height}"
             )
-        images.append(image)
-    return torch.stack(images)
+        if records.is_distorted and records.distortion is not None:
+            image = undistort_images(image[None], cameras.Ks[i : i + 1], records.distortion[i : i + 1])[0]
+        out[i] = _box_downscale(image[None], factor)[0]
+    return out
+
+
+def _box_downscale(images: torch.Tensor, factor: int) -> torch.Tensor:
+    h, w = images.shape[2] // factor, images.shape[3] // factor
+    return F.avg_pool2d(images[:, :, : h * factor, : w * factor], factor) if factor > 1 else images
 
 
 def downscale_capture_images(images: torch.Tensor, cameras: Cameras, factor: int) -> tuple[torch.Tensor, Cameras]:
@@ -100,27 +111,24 @@ def downscale_capture_images(images: torch.Tensor, cameras: Cameras, factor: int
     Rows/columns beyond a multiple of `factor` are cropped from the bottom/right (which leaves intrinsics valid);
     with pixel centres at +0.5, continuous pixel coordinates scale exactly by 1/factor, so fx, fy, cx, cy do too.
     """
+    cameras = _downscaled_cameras(cameras, factor)
+    return _box_downscale(images, factor), cameras
+
+
+def _downscaled_cameras(cameras: Cameras, factor: int) -> Cameras:
+    """The cameras of images box-downscaled by `factor` (validated: a positive integer leaving some pixels)."""
     if factor < 1:
         raise ValueError(f"downscale must be a positive integer, got {factor}")
-    if factor == 1:
-        return images, cameras
-    width, height = cameras.width // factor, cameras.height // factor
-    if width == 0 or height == 0:
+    if cameras.width // factor == 0 or cameras.height // factor == 0:
         raise ValueError(f"downscale {factor} leaves no pixels of a {cameras.width}x{cameras.height} capture")
-    cropped = images[:, :, : height * factor, : width * factor]
-    small = F.avg_pool2d(cropped, factor)
     Ks = cameras.Ks.clone()
     Ks[:, :2, :] /= factor
-    return small, Cameras(cameras.viewmats, Ks, width, height, cameras.image_paths)
+    return Cameras(cameras.viewmats, Ks, cameras.width // factor, cameras.height // factor, cameras.image_paths)
 
 
 def _resolve_records(records: CameraRecords, source: Path, downscale: int) -> tuple[Cameras, torch.Tensor]:
-    images = _load_images(records.cameras, source)
-    if records.is_distorted and records.distortion is not None:
-        logger.info("undistorting %d images of %s (OpenCV k1 k2 p1 p2)", len(images), source)
-        images = undistort_images(images, records.cameras.Ks, records.distortion)
-    images, cameras = downscale_capture_images(images, records.cameras, downscale)
-    return cameras, images
+    cameras = _downscaled_cameras(records.cameras, downscale)  # validates `downscale` before any decoding
+    return cameras, _load_images(records, source, downscale)
 
 
 def _nerfstudio_points(ns: NerfstudioCapture) -> PointCloud | None:
@@ -137,7 +145,7 @@ def _nerfstudio_points(ns: NerfstudioCapture) -> PointCloud | None:
     return PointCloud(points.points @ rotation.T + translation, points.colors)
 
 
-def _nerfstudio_render_path(ns: NerfstudioCapture, cameras: Cameras, downscale: int) -> Cameras | None:
+def _nerfstudio_render_path(ns: NerfstudioCapture, downscale: int) -> Cameras | None:
     paths = sorted((ns.root / "camera_paths").glob("*.json"))
     if not paths:
         return None
@@ -167,7 +175,7 @@ def load_capture(path: str | Path, downscale: int = 1) -> Capture:
         ns = read_transforms_json(path)
         cameras, images = _resolve_records(ns.records, ns.root / "transforms.json", downscale)
         cloud = _nerfstudio_points(ns)
-        render_path = _nerfstudio_render_path(ns, cameras, downscale)
+        render_path = _nerfstudio_render_path(ns, downscale)
     elif find_colmap_model(root) is not None:
         model = read_colmap(root)
         cameras, images = _resolve_records(model.records, find_colmap_model(root) or root, downscale)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rl3dedit.scene.cameras import CameraRecords, Cameras
+from rl3dedit.scene.cameras import CameraRecords, checked_cameras
 from rl3dedit.scene.ply import PointCloud
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,8 @@ def read_colmap(path: str | Path, images_dir: str | Path | None = None) -> Colma
     k = torch.tensor(ks, dtype=torch.float32)
     Ks = torch.zeros(len(images), 3, 3)
     Ks[:, 0, 0], Ks[:, 1, 1], Ks[:, 0, 2], Ks[:, 1, 2], Ks[:, 2, 2] = k[:, 0], k[:, 1], k[:, 2], k[:, 3], 1.0
-    cameras = Cameras(torch.stack(viewmats).float(), Ks, width, height, [images_dir / image.name for image in images])
+    paths = [images_dir / image.name for image in images]
+    cameras = checked_cameras(torch.stack(viewmats).float(), Ks, width, height, paths, model_dir)
     distortion = torch.tensor(coeffs, dtype=torch.float32)
     return ColmapModel(
         records=CameraRecords(cameras, distortion if bool((distortion != 0).any()) else None),

@@ -14,6 +14,8 @@ up to bilinear interpolation and no iterative inversion is involved.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -58,24 +60,29 @@ def undistort_images(images: torch.Tensor, Ks: torch.Tensor, coeffs: torch.Tenso
     # Captures usually share one calibration: build each distinct sampling grid once.
     calib = torch.cat([Ks[:, :2, :].reshape(v, 6), coeffs], dim=1).to("cpu", torch.float64)
     unique, inverse = torch.unique(calib, dim=0, return_inverse=True)
-    grids = torch.stack([_sampling_grid(row[:6].reshape(2, 3), row[6:], h, w) for row in unique])
-    grids = grids.to(device=images.device, dtype=dtype)
+    grids = [_sampling_grid(tuple(row.tolist()), h, w).to(device=images.device, dtype=dtype) for row in unique]
     out = torch.empty_like(images, dtype=dtype)
     for i in range(v):
         out[i] = F.grid_sample(
-            images[i : i + 1].to(dtype), grids[inverse[i] : inverse[i] + 1], mode="bilinear", padding_mode="border",
+            images[i : i + 1].to(dtype), grids[int(inverse[i])][None], mode="bilinear", padding_mode="border",
             align_corners=False,
         )[0]
-    return out.clamp(0, 1)
+    return out  # bilinear weights are convex, so values stay in the input's [0, 1]
 
 
-def _sampling_grid(k_rows: torch.Tensor, coeffs: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """(H, W, 2) grid_sample coordinates of the distorted source of each pinhole output pixel (float64)."""
-    (fx, _, cx), (_, fy, cy) = k_rows.tolist()
+@functools.lru_cache(maxsize=8)
+def _sampling_grid(calib: tuple[float, ...], h: int, w: int) -> torch.Tensor:
+    """(H, W, 2) float32 grid_sample coordinates of the distorted source of each pinhole output pixel.
+
+    `calib` is (fx, skew, cx, 0, fy, cy, k1, k2, p1, p2). Cached because captures undistort image after image with
+    one calibration; callers must not modify the returned tensor.
+    """
+    fx, _, cx, _, fy, cy = calib[:6]
+    coeffs = torch.tensor(calib[6:], dtype=torch.float64)
     vs, us = torch.meshgrid(
         torch.arange(h, dtype=torch.float64) + 0.5, torch.arange(w, dtype=torch.float64) + 0.5, indexing="ij"
     )
     xy_d = distort_normalized(torch.stack([(us - cx) / fx, (vs - cy) / fy], dim=-1), coeffs)
     u_src, v_src = fx * xy_d[..., 0] + cx, fy * xy_d[..., 1] + cy
     # grid_sample with align_corners=False puts -1 / +1 at the outer pixel edges, i.e. continuous coords 0 and W.
-    return torch.stack([2 * u_src / w - 1, 2 * v_src / h - 1], dim=-1)
+    return torch.stack([2 * u_src / w - 1, 2 * v_src / h - 1], dim=-1).float()  # computed in float64

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from rl3dedit.scene.cameras import CameraRecords, Cameras
+from rl3dedit.scene.cameras import CameraRecords, Cameras, checked_cameras
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def read_transforms_json(path: str | Path) -> NerfstudioCapture:
     Ks[:, 0, 0], Ks[:, 1, 1], Ks[:, 0, 2], Ks[:, 1, 2], Ks[:, 2, 2] = k[:, 0], k[:, 1], k[:, 2], k[:, 3], 1.0
     c2w = torch.stack(poses)
     distortion = torch.tensor(coeffs, dtype=torch.float32)
-    cameras = Cameras(opengl_c2w_to_viewmats(c2w).float(), Ks.float(), width, height, image_paths)
+    cameras = checked_cameras(opengl_c2w_to_viewmats(c2w).float(), Ks.float(), width, height, image_paths, path)
     applied = meta.get("applied_transform")
     applied_transform = _as_pose(applied, f"{path} applied_transform")[:3] if applied is not None else None
     ply = meta.get("ply_file_path")
@@ -255,4 +255,4 @@ def read_camera_path(path: str | Path, capture: NerfstudioCapture) -> Cameras:
     focal = torch.tensor([0.5 * height / math.tan(math.radians(float(e["fov"])) / 2) for e in entries], dtype=torch.float32)
     Ks = torch.zeros(len(entries), 3, 3)
     Ks[:, 0, 0], Ks[:, 1, 1], Ks[:, 0, 2], Ks[:, 1, 2], Ks[:, 2, 2] = focal, focal, width / 2, height / 2, 1.0
-    return Cameras(opengl_c2w_to_viewmats(world).float(), Ks, width, height)
+    return checked_cameras(opengl_c2w_to_viewmats(world).float(), Ks, width, height, None, path)

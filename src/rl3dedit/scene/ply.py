@@ -66,13 +66,16 @@ def _read_plydata(path: Path) -> PlyData:
 
 def _check_no_trailing_bytes(path: Path, data: PlyData) -> None:
     """Binary files whose size exceeds header + rows mean the element count in the header is wrong."""
-    raw = path.read_bytes()
-    header_end = raw.find(b"end_header")
-    header_len = raw.index(b"\n", header_end) + 1
     if any(isinstance(p, PlyListProperty) for e in data.elements for p in e.properties):
         return  # list rows have variable size; plyfile's own parse is the check
+    with path.open("rb") as f:
+        header_len = 0
+        for line in f:
+            header_len += len(line)
+            if line.strip() == b"end_header":
+                break
     body = sum(e.count * e.data.dtype.itemsize for e in data.elements)
-    extra = len(raw) - header_len - body
+    extra = path.stat().st_size - header_len - body
     if extra > 0:
         counts = ", ".join(f"{e.name}={e.count}" for e in data.elements)
         raise ValueError(

@@ -1,18 +1,20 @@
 """Choosing the M views that are edited jointly, and the order they are tiled in.
 
 The rule (`select_views`):
-1. Describe each camera by its centre, divided by the capture's radius (median distance of the centres from the
-   focus point, the point nearest to all optical axes), and its unit viewing direction: a 6-vector in which a
-   unit step is about one radian of orbit either way.
-2. Pick M cameras by farthest-point sampling in that space, starting from the camera farthest from the mean, then
+1. Describe each camera by its bearing from the focus point (the point nearest to all optical axes), its unit
+   viewing direction and, weighted down, its log distance from the focus (`camera_features`): a unit step is
+   about one radian of orbit or turning.
+2. Skip close-ups (closer to the focus than 0.75 x the median distance), which see only part of the subject and
+   overlap little with the other views, unless fewer than M cameras would remain.
+3. Pick M cameras by farthest-point sampling in that space, starting from the camera farthest from the mean, then
    swap single picks for other cameras while that lowers the picks' inverse-square distance energy (evenly
    spaced picks minimise it), so the views spread over the whole capture (the paper's "evenly sampled around" the
    scene). Neighbouring picks are then about 1/M of the capture apart, which keeps the overlap the VGGT verifier
    needs for ordinary captures.
-3. Order them along the shortest open path through the picks (exact for M <= 10, else nearest-neighbour plus
+4. Order them along the shortest open path through the picks (exact for M <= 10, else nearest-neighbour plus
    2-opt), oriented so the lower capture index comes first. On an arc that is the arc order; on a loop it is the
    loop cut at its longest step. Adjacent grid cells are therefore adjacent views, as the relative-pose reward
-   (paper Eq. for r_T compares views m and m + 1) and Ph-Loss assume.
+   r_T (paper Eq. 2, comparing views m and m + 1 in row-major grid order) and Ph-Loss assume.
 With fewer than M cameras, every camera is used in path order and views are repeated (the paper's practice) with a
 warning. The result depends only on the camera poses: the same cameras always give the same list.
 """
@@ -30,6 +32,7 @@ from rl3dedit.scene import Cameras
 logger = logging.getLogger(__name__)
 
 _EXACT_PATH_MAX = 10
+_CLOSE_UP_RATIO = 0.75
 
 
 @dataclass
@@ -73,12 +76,18 @@ def capture_frame(cameras: Cameras) -> CaptureFrame:
 
 
 def camera_features(cameras: Cameras) -> torch.Tensor:
-    """(V, 6) float64 [centre / radius, viewing direction] descriptors used for spreading and ordering views."""
+    """(V, 7) float64 descriptors for spreading and ordering views.
+
+    [bearing from the focus (unit 3-vector), viewing direction (unit 3-vector), 0.5 * log(distance / radius)]: a
+    unit step is about one radian of orbit or of turning, while moving closer or farther counts less, so close-ups
+    are not picked just for being close.
+    """
     frame = capture_frame(cameras)
     viewmats = cameras.viewmats.detach().to("cpu", torch.float64)
     rotation = viewmats[:, :3, :3]
-    centres = -(rotation.transpose(1, 2) @ viewmats[:, :3, 3:])[:, :, 0]
-    return torch.cat([(centres - frame.focus) / frame.radius, rotation[:, 2, :]], dim=1)
+    offsets = -(rotation.transpose(1, 2) @ viewmats[:, :3, 3:])[:, :, 0] - frame.focus
+    distance = offsets.norm(dim=1, keepdim=True).clamp(min=1e-9 * frame.radius)
+    return torch.cat([offsets / distance, rotation[:, 2, :], 0.5 * torch.log(distance / frame.radius)], dim=1)
 
 
 def _farthest_points(features: torch.Tensor, m: int) -> list[int]:
@@ -193,6 +202,20 @@ def select_views(cameras: Cameras, m: int = 9) -> list[int]:
         logger.warning("select_views: only %d cameras for %d views; repeating views (the paper's practice)", v, m)
         ordered = order_along_path(cameras, list(range(v)))
         return [ordered[i * v // m] for i in range(m)]
-    features = camera_features(cameras)
+    candidates = _wide_shots(cameras, m)
+    features = camera_features(cameras)[candidates]
     picks = _even_out(features, _farthest_points(features, m))
-    return order_along_path(cameras, picks)
+    return order_along_path(cameras, [candidates[i] for i in picks])
+
+
+def _wide_shots(cameras: Cameras, m: int) -> list[int]:
+    """Indices of cameras at least `_CLOSE_UP_RATIO` x the median distance from the focus (all if fewer than m)."""
+    frame = capture_frame(cameras)
+    viewmats = cameras.viewmats.detach().to("cpu", torch.float64)
+    centres = -(viewmats[:, :3, :3].transpose(1, 2) @ viewmats[:, :3, 3:])[:, :, 0]
+    keep = ((centres - frame.focus).norm(dim=1) >= _CLOSE_UP_RATIO * frame.radius).nonzero()[:, 0].tolist()
+    if len(keep) < m:
+        return list(range(len(cameras)))
+    if len(keep) < len(cameras):
+        logger.debug("select_views: skipping %d close-up cameras", len(cameras) - len(keep))
+    return keep
