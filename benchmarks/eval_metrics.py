@@ -55,7 +55,8 @@ def _clip_large():
 
     tokenizer = build_tiny_clip_tokenizer()
     text = dict(vocab_size=len(tokenizer), hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                num_attention_heads=12, projection_dim=768, eos_token_id=tokenizer.eos_token_id)
+                num_attention_heads=12, projection_dim=768, eos_token_id=tokenizer.eos_token_id,
+                bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id)
     vision = dict(image_size=224, patch_size=14, hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
                   num_attention_heads=16, projection_dim=768)
     model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=768))

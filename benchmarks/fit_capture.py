@@ -9,9 +9,11 @@ Prints one line per evaluation (iteration, training seconds, loss, held-out PSNR
 gsplat's 30k-step schedule to a few hundred CPU steps: densification starts at step 100 and runs every 100 steps,
 no opacity reset (it costs ~200 steps to recover, more than a CPU run has), and a CPU Gaussian budget.
 `--refit-drift N` then measures refit stability: 9 training views (views.select_views) are re-rendered from the fitted
-scene and the scene is refitted to these identical views for N steps, once with the default refit settings
-and once with plain settings (full geometry rates, no anchor); the drift is the PSNR of held-out renders after the
-refit against before it (higher = more stable), plus the mean absolute parameter change.
+scene and the scene is refitted to these identical views for N steps, with the default refit settings, with
+the anchor alone and with plain settings (full geometry rates, no anchor); the drift is the PSNR of held-out renders after the
+refit against before it (higher = more stable), plus the mean movement of the means. `--refit-edit N` recolours the
+Gaussians near the scene centre, refits the source to the 9 edited renders and reports how far the edit landed and
+how much held-out pixels outside the edit drifted. `--load-ply` runs these on a saved fit instead of fitting.
 Results go to benchmarks/results/fit.md (by hand: the machine is shared, so timings need context).
 """
 
@@ -26,12 +28,17 @@ from pathlib import Path
 
 import torch
 
-from rl3dedit.recon import ReconConfig, fit, holdout_split, psnr, refit
+from rl3dedit.recon import ReconConfig, fit, holdout_split, psnr, refit, scene_extent
 from rl3dedit.render import render
-from rl3dedit.scene import Capture, GaussianScene, load_capture, read_ply, write_ply
+from rl3dedit.scene import Capture, GaussianScene, load_capture, read_ply, rgb_to_sh_dc, write_ply
 from rl3dedit.views import select_views
 
 DATA = Path("/work/shared/data")
+_REFIT_SETTINGS = {
+    "default (geometry lr x0.1, anchor 1.0)": {},
+    "anchor only (full rates, anchor 1.0)": {"refit_geometry_lr_scale": 1.0},
+    "plain (full rates, no anchor)": {"refit_geometry_lr_scale": 1.0, "refit_anchor_weight": 0.0},
+}
 CPU_DEFAULTS = {
     "refine_start_iter": 100,
     "refine_every": 100,
@@ -65,19 +72,45 @@ def refit_drift(scene: GaussianScene, capture: Capture, config: ReconConfig, ite
     picks = [train_ids[i] for i in select_views(capture.cameras[train_ids], 9)]
     views, held = capture.cameras[picks], capture.cameras[holdout_ids]
     targets, held_before = _renders(scene, views, background), _renders(scene, held, background)
-    settings = {
-        "default (geometry lr x0.1, anchor 1.0)": {},
-        "plain (full rates, no anchor)": {"refit_geometry_lr_scale": 1.0, "refit_anchor_weight": 0.0},
-    }
     print(f"# refit drift: {iters} steps on 9 identical views {picks}; {len(holdout_ids)} held-out views")
     print("setting\tseconds\tfitted_psnr\theld_out_psnr_vs_before\tmean_abs_d_means_world")
-    for name, overrides in settings.items():
+    for name, overrides in _REFIT_SETTINGS.items():
         result = refit(scene, views, targets, config.model_copy(update=overrides), iters=iters,
                        background=background)
         drift = float(psnr(_renders(result.scene, held, background), held_before))
         moved = float((result.scene.means - scene.means).norm(dim=1).mean())
         print(f"{name}\t{result.metrics['train_time_s']:.1f}\t{result.metrics['train_psnr']:.2f}\t{drift:.2f}\t{moved:.2e}",
               flush=True)
+
+
+def refit_edit(scene: GaussianScene, capture: Capture, config: ReconConfig, iters: int,
+               background: tuple[float, float, float]) -> None:
+    """Recolour the Gaussians near the scene's centre (a consistent 3D edit), render the 9 edited views, refit the
+    source to them; print the edited-region error and the held-out drift outside the edit for two refit settings."""
+    train_ids, holdout_ids = holdout_split(len(capture), 8)
+    picks = [train_ids[i] for i in select_views(capture.cameras[train_ids], 9)]
+    views, held = capture.cameras[picks], capture.cameras[holdout_ids]
+    centre = scene.means.median(dim=0).values
+    radius = 0.25 * scene_extent(capture.cameras)
+    inside = (scene.means - centre).norm(dim=1) < radius
+    sh_dc = scene.sh_dc.clone()
+    sh_dc[inside] = rgb_to_sh_dc(torch.tensor([0.2, 0.3, 0.9]))
+    target = scene.with_params(sh_dc=sh_dc)
+    edited, source_views = _renders(target, views, background), _renders(scene, views, background)
+    held_target, held_source = _renders(target, held, background), _renders(scene, held, background)
+    changed = ((edited - source_views).abs().amax(1, keepdim=True) > 0.05).expand_as(edited)
+    held_same = ((held_target - held_source).abs().amax(1, keepdim=True) <= 0.05).expand_as(held_target)
+    print(f"# refit edit: {int(inside.sum())} of {scene.num_gaussians} Gaussians recoloured; {iters} steps on 9 views; "
+          f"{float(changed.float().mean()):.1%} of fitted pixels changed")
+    print("setting\tseconds\tedit_err_before\tedit_err_after\theld_out_unchanged_mean_abs_drift\theld_out_psnr_vs_target")
+    for name, overrides in _REFIT_SETTINGS.items():
+        result = refit(scene, views, edited, config.model_copy(update=overrides), iters=iters, background=background)
+        after, held_after = _renders(result.scene, views, background), _renders(result.scene, held, background)
+        err_before = float((source_views - edited).abs()[changed].mean())
+        err_after = float((after - edited).abs()[changed].mean())
+        drift = float((held_after - held_source).abs()[held_same].mean())
+        print(f"{name}\t{result.metrics['train_time_s']:.1f}\t{err_before:.4f}\t{err_after:.4f}\t{drift:.4f}\t"
+              f"{float(psnr(held_after, held_target)):.2f}", flush=True)
 
 
 def main() -> None:
@@ -92,6 +125,7 @@ def main() -> None:
     parser.add_argument("--save-ply", type=Path, help="write the fitted scene here")
     parser.add_argument("--load-ply", type=Path, help="skip the fit: use this scene for --refit-drift")
     parser.add_argument("--refit-drift", type=int, default=0, help="refit steps for the drift measurement (0: skip)")
+    parser.add_argument("--refit-edit", type=int, default=0, help="refit steps for the edit measurement (0: skip)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="ReconConfig field=value")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -107,7 +141,11 @@ def main() -> None:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; overrides {fields}")
     background = tuple(args.background)
     if args.load_ply is not None:
-        refit_drift(read_ply(args.load_ply), capture, config, args.refit_drift, background)
+        loaded = read_ply(args.load_ply)
+        if args.refit_drift:
+            refit_drift(loaded, capture, config, args.refit_drift, background)
+        if args.refit_edit:
+            refit_edit(loaded, capture, config, args.refit_edit, background)
         return
     print("iter\ttrain_s\tloss\tholdout_psnr")
 
@@ -124,6 +162,8 @@ def main() -> None:
         write_ply(result.scene, args.save_ply)
     if args.refit_drift:
         refit_drift(result.scene, capture, config, args.refit_drift, background)
+    if args.refit_edit:
+        refit_edit(result.scene, capture, config, args.refit_edit, background)
 
 
 if __name__ == "__main__":

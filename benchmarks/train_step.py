@@ -95,11 +95,14 @@ def rollout_throughput(members: int, repeats: int) -> None:
                           "seconds": elapsed}))
 
 
-def scaling(members: int, repeats: int) -> list[dict]:
+def scaling(members: int, repeats: int, threads: int) -> list[dict]:
+    """members/s with 1 and 2 processes, `threads` torch threads each."""
     results = []
     for n in (1, 2):
-        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, 2 // n))}
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", str(n),
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        # `--multi_gpu` on a GPU-less machine = torchrun with n processes; Accelerator(cpu=True) then uses gloo.
+        launcher = ["--multi_gpu"] if n > 1 else ["--cpu"]
+        command = [sys.executable, "-m", "accelerate.commands.launch", *launcher, "--num_processes", str(n),
                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", __file__,
                    "--throughput-worker", "--members", str(members), "--repeats", str(repeats)]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
@@ -118,12 +121,13 @@ def main() -> None:
     parser.add_argument("--throughput-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process in --scaling")
     args = parser.parse_args()
     if args.throughput_worker:
         rollout_throughput(args.members, args.repeats)
         return
     if args.scaling:
-        for row in scaling(args.members, args.repeats):
+        for row in scaling(args.members, args.repeats, args.threads):
             print(json.dumps(row))
         return
     print(json.dumps(phase_split(args.updates, args.view_size), indent=1))

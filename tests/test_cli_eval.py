@@ -81,6 +81,16 @@ def test_invalid_cases_file_names_the_entry(tmp_path: Path):
     assert not (tmp_path / "o").exists()
 
 
+def test_cameras_only_exports_every_case(tmp_path: Path):
+    out = tmp_path / "cams"
+    result = runner.invoke(app, ["eval", "--cases", str(TINY_CASES), "--out", str(out), "--cameras-only"])
+    assert result.exit_code == 0, result.output
+    for case_id, count in (("synth-recolor", 3), ("synth-stone", 2), ("synth-night", 4)):
+        data = json.loads((out / "cases" / case_id / "eval_cameras.json").read_text())
+        assert len(data["viewmats"]) == len(data["Ks"]) == count and data["width"] == 64
+    assert not (out / "results.json").exists()
+
+
 def test_paper_preset_without_clip_weights_fails_before_any_case(tmp_path: Path):
     result = runner.invoke(
         app, ["eval", "--cases", str(TINY_CASES), "--preset", "paper", "--device", "cpu", "--out", str(tmp_path / "o")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -20,10 +22,11 @@ ONE_SAMPLE = {"scenes": [{"name": "s", "synthetic": {"num_views": 12, "size": 32
                           "prompts": ["make it red"], "view_sets": [[0, 1, 2, 3, 4, 5, 6, 7, 8]]}]}
 
 
-def small_files(tmp_path: Path) -> tuple[Path, Path]:
+def small_files(tmp_path: Path, **rl) -> tuple[Path, Path]:
     data = load_config("tiny").model_dump(mode="json")
     data["views"]["view_size"] = 32
     data["rl"]["prepare_num_steps"] = 1
+    data["rl"].update(rl)
     config, manifest = tmp_path / "cfg.yaml", tmp_path / "manifest.yaml"
     config.write_text(yaml.safe_dump(data))
     manifest.write_text(yaml.safe_dump(ONE_SAMPLE))
@@ -58,9 +61,14 @@ def test_tiny_preset_four_updates_under_three_minutes(tmp_path):
 
 @pytest.mark.slow
 def test_two_process_accelerate_launch_on_cpu(tmp_path):
-    config, manifest = small_files(tmp_path)
+    """2 processes x 2 members equal 1 process with member chunks of 2 (rewards gathered, gradients averaged)."""
+    from safetensors.torch import load_file
+
+    config, manifest = small_files(tmp_path, rollout_batch_size=2)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+    # `--cpu` makes accelerate launch a single process; `--multi_gpu` on a GPU-less machine runs torchrun with 2
+    # processes, and Accelerator(cpu=True) then uses MULTI_CPU (gloo).
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                "-m", "rl3dedit.cli.main", "train", "--config", str(config), "--manifest", str(manifest),
                "--out", str(tmp_path / "run"), "--max-steps", "2"]
@@ -68,3 +76,11 @@ def test_two_process_accelerate_launch_on_cpu(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2  # written once (main process), one line per update
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["num_processes"] == 2
+    single = runner.invoke(app, ["train", "--config", str(config), "--manifest", str(manifest), "--out",
+                                 str(tmp_path / "single"), "--max-steps", "2"])
+    assert single.exit_code == 0, single.output
+    two = load_file(str(tmp_path / "run" / "checkpoints" / "update-000002" / "trainable.safetensors"))
+    one = load_file(str(tmp_path / "single" / "checkpoints" / "update-000002" / "trainable.safetensors"))
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-6)

@@ -42,6 +42,7 @@ def test_tiny_cases_cover_every_split():
     assert len({case.id for case in cases.cases}) == len(cases.cases)
 
 
+@pytest.mark.shared
 def test_paper_style_cases_point_at_the_shared_captures(shared_dir, monkeypatch):
     monkeypatch.delenv(DATA_ROOT_ENV, raising=False)
     cases = load_cases(CASES_DIR / "paper_style.yaml")

@@ -7,6 +7,7 @@ from rl3dedit.eval.clip import (
     CLIP_MEAN,
     CLIP_STD,
     build_tiny_clip,
+    clip_direction_consistency,
     clip_directional_similarity,
     clip_preprocess,
     clip_text_image_similarity,
@@ -39,6 +40,17 @@ def test_clip_dir_is_one_when_image_moves_along_the_text_direction():
     torch.testing.assert_close(clip_directional_similarity(src_img, edit_img, src_txt, tgt_txt), torch.ones(3))
     # No change in the image: no direction, score 0 (not NaN).
     assert clip_directional_similarity(src_img, src_img, src_txt, tgt_txt).eq(0).all()
+
+
+def test_direction_consistency_rewards_edits_that_move_like_the_source():
+    src_img = torch.eye(4)[:3] * 2.0  # three views whose embeddings step along different axes
+    edited_same = src_img + torch.tensor([0.0, 0.0, 0.0, 0.3])  # a constant shift: steps keep their directions
+    consistency = clip_direction_consistency(src_img, edited_same)
+    assert consistency.shape == (2,) and (consistency > 0.8).all()
+    flickering = torch.stack([src_img[0], src_img[2], src_img[1]])  # the edited path jumps the other way
+    assert (clip_direction_consistency(src_img, flickering) < consistency).all()
+    with pytest.raises(ValueError, match="V >= 2"):
+        clip_direction_consistency(src_img[:1], src_img[:1])
 
 
 def test_clip_t_is_cosine():

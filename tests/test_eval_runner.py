@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rl3dedit.config import load_config
-from rl3dedit.eval import load_cases, run_eval
+from rl3dedit.eval import export_eval_cameras, load_cases, run_eval
 from rl3dedit.pipeline import EditReport
 
 CASES = """
@@ -15,14 +15,14 @@ name: runner-test
 cases:
   - id: recolor
     split: in_distribution
-    scene: {kind: synthetic, num_views: 11, size: 48, seed: 0}
+    scene: {kind: synthetic, num_views: 11, size: 32, seed: 0}
     instruction: make it blue
     source_caption: a red object
     target_caption: a blue object
     eval_views: {kind: held_out, every: 1}
   - id: broken
     split: new_scene
-    scene: {kind: synthetic, num_views: 11, size: 48, seed: 0}
+    scene: {kind: synthetic, num_views: 11, size: 32, seed: 0}
     instruction: explode
     source_caption: an object
     target_caption: an exploded object
@@ -60,7 +60,7 @@ class StandInEdit:
 
 @pytest.fixture(scope="module")
 def config():
-    return load_config("tiny").override("views.view_size", 48).override("eval.judge_views", 1)
+    return load_config("tiny").override("views.view_size", 32).override("eval.judge_views", 1)
 
 
 @pytest.fixture()
@@ -121,7 +121,7 @@ def test_other_method_outputs_are_scored(tmp_path, cases, config):
     from rl3dedit.views import save_image
 
     # Method A: an edited .ply for "recolor"; nothing for "broken" (recorded as an error).
-    scene, _ = make_synthetic_capture(num_views=11, size=48, seed=0)
+    scene, _ = make_synthetic_capture(num_views=11, size=32, seed=0)
     method = tmp_path / "other"
     (method / "recolor").mkdir(parents=True)
     write_ply(scene, method / "recolor" / "edited.ply")
@@ -137,12 +137,18 @@ def test_other_method_outputs_are_scored(tmp_path, cases, config):
     assert ok.metrics["ph_loss"].not_computed == "switched off in eval.metrics"
     assert ok.metrics["viescore"].not_computed == "switched off in eval.metrics"
 
-    # Method B: renders of the evaluation cameras as PNGs, in camera order.
+    # Method B renders the exported evaluation cameras itself (PNG files in camera order).
+    from rl3dedit.render import render
+    from rl3dedit.scene import Cameras
+
+    exported = export_eval_cameras(config, cases, tmp_path / "cameras")
+    assert [p.parent.name for p in exported] == ["recolor", "broken"]
+    data = json.loads(exported[0].read_text())
+    assert data == json.loads((tmp_path / "eval/cases/recolor/eval_cameras.json").read_text())
+    cameras = Cameras(torch.tensor(data["viewmats"]), torch.tensor(data["Ks"]), data["width"], data["height"])
     renders = tmp_path / "renders"
-    source_pngs = sorted((tmp_path / "eval/cases/recolor/eval_views").glob("source_*.png"))
-    for i, png in enumerate(source_pngs):
-        (renders / "recolor" / "eval_views").mkdir(parents=True, exist_ok=True)
-        (renders / "recolor" / "eval_views" / f"{i:03d}.png").write_bytes(png.read_bytes())
+    for i, image in enumerate(render(scene, cameras, mode="RGB", background=(1.0, 1.0, 1.0)).rgb):
+        save_image(image, renders / "recolor" / "eval_views" / f"{i:03d}.png")
     for i in range(9):  # the method's 2D edited views are optional and only shown in the report
         save_image(torch.full((3, 16, 16), i / 9), renders / "recolor" / "edited_views" / f"{i}.png")
     save_image(torch.zeros(3, 48, 48), renders / "broken.png")  # a stray file is not a case folder
@@ -152,3 +158,20 @@ def test_other_method_outputs_are_scored(tmp_path, cases, config):
     assert run.results[0].metrics["time_s"].not_computed == "switched off in eval.metrics"
     assert run.results[0].files["edited_views"] == "cases/recolor/edited_views.png"
     assert "the method&#x27;s edited views" in (tmp_path / "eval-b" / "report.html").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_paper_style_cases_export_render_path_cameras(tmp_path, shared_dir):
+    """The shipped paper-style cases resolve on the real captures: 9 render-path frames per case."""
+    import importlib.resources
+
+    path = Path(str(importlib.resources.files("rl3dedit") / "configs" / "eval" / "paper_style.yaml"))
+    cases = load_cases(path, data_root=shared_dir / "data")
+    config = load_config("tiny")
+    exported = export_eval_cameras(config, cases, tmp_path / "cams")
+    assert len(exported) == len(cases.cases)
+    for file in exported:
+        data = json.loads(file.read_text())
+        assert data["source"].startswith("render_path (9 of") and len(data["viewmats"]) == 9
+        assert max(data["width"], data["height"]) == config.views.view_size

@@ -12,7 +12,7 @@ from rl3dedit.scene import Capture, make_synthetic_capture
 FAST = dict(lr_sh0=0.02, lr_opacities=0.1, lr_means=1e-3, lr_scales=0.02, eval_every=10)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     # On a shared, oversubscribed CPU one intra-op thread is several times faster than two.
     previous = torch.get_num_threads()

@@ -79,8 +79,8 @@ def test_loss_is_differentiable_and_mixes_terms() -> None:
     loss.backward()
     assert pred.grad is not None and pred.grad.abs().sum() > 0
     l1 = float((pred.detach() - target).abs().mean())
-    assert float(loss) == pytest.approx(0.8 * l1 + 0.2 * (1 - float(ssim(pred.detach(), target))), rel=1e-5)
-    assert float(photometric_loss(pred, target, 0.0)) == pytest.approx(l1)
+    assert loss.item() == pytest.approx(0.8 * l1 + 0.2 * (1 - float(ssim(pred.detach(), target))), rel=1e-5)
+    assert photometric_loss(pred, target, 0.0).item() == pytest.approx(l1)
 
 
 def test_errors_name_the_shapes() -> None:

@@ -11,7 +11,7 @@ from rl3dedit.views import orbit_cameras
 BACKGROUND = (1.0, 1.0, 1.0)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     previous = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -16,7 +16,10 @@ def test_tiny_run_with_composite_reward_exports_loadable_adapters(tmp_path):
         "rl": cfg.rl.model_copy(update={"prepare_num_steps": 1, "learning_rate": 0.05, "ema": False,
                                         "image_every": 1}),
     })
-    result = run_training(cfg, tmp_path / "run", max_updates=2, export_merged=True)
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("scenes:\n  - name: s\n    synthetic: {num_views: 12, size: 32, seed: 0}\n"
+                        "    prompts: [make it red]\n    view_sets: [[0, 1, 2, 3, 4, 5, 6, 7, 8]]\n")
+    result = run_training(cfg, tmp_path / "run", manifest=manifest, max_updates=2, export_merged=True)
     assert result.updates == 2
     metrics = result.history[-1]
     for term in ("depth", "point", "pose", "anchor"):

@@ -29,9 +29,12 @@ def evaluate(
     verifier: Optional[str] = typer.Option(None, "--verifier-model", help="VGGT weights for Ph-Loss and VGGT consistency."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated subset of clip,ph_loss,ph_loss_rendered_depth,vggt,viescore,time."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda[:N]."),
+    cameras_only: bool = typer.Option(
+        False, "--cameras-only", help="Only write OUT/cases/<id>/eval_cameras.json, for another method to render."
+    ),
 ) -> None:
     """Evaluate edits on a benchmark: CLIP-T, CLIP-dir, Ph-Loss, VGGT consistency, VIEScore, time; per split."""
-    from rl3dedit.eval import load_cases, run_eval
+    from rl3dedit.eval import export_eval_cameras, load_cases, run_eval
 
     cfg = resolve_config(preset, config)
     overrides = (
@@ -45,6 +48,13 @@ def evaluate(
         case_set = load_cases(cases, data_root=data_root)
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
+    if cameras_only:
+        try:
+            paths = export_eval_cameras(cfg, case_set, out)
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            fail(str(exc))
+        console.print(f"[bold green]done[/]: evaluation cameras of {len(paths)} case(s) in {out}/cases/<id>/eval_cameras.json")
+        return
     console.print(f"evaluating {len(case_set.cases)} case(s) from {case_set.path} (data root {case_set.data_root})")
 
     def progress(case_id: str, index: int, total: int) -> None:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -190,6 +189,7 @@ def load_cases(path: Path, *, data_root: Path | None = None) -> CaseSet:
     if problems:
         raise ValueError(f"{path}: invalid cases:\n" + "\n".join(problems))
     root = _choose_data_root(path, data.get("data_root"), data_root)
+    logger.info("%s: %d cases, scene paths relative to %s", path, len(cases), root)
     return CaseSet(path=path.resolve(), name=str(data.get("name") or path.stem), data_root=root, cases=cases)
 
 

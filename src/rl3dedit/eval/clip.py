@@ -85,6 +85,24 @@ def clip_directional_similarity(
     return (_unit(delta_image) @ _unit(delta_text)).float()
 
 
+def clip_direction_consistency(source_image_embeds: torch.Tensor, edited_image_embeds: torch.Tensor) -> torch.Tensor:
+    """CLIP direction consistency along a view path (Instruct-NeRF2NeRF appendix, field.md 8.3), per step:
+    cos(e(edited_{v+1}) - e(edited_v), e(source_{v+1}) - e(source_v)) with L2-normalised embeddings e(.).
+
+    Args:
+        source_image_embeds, edited_image_embeds: (V, D) embeddings of consecutive views, V >= 2.
+    Returns:
+        (V-1,) cosines in [-1, 1]; high when the edited views change from view to view as the source views do.
+    """
+    if source_image_embeds.shape != edited_image_embeds.shape or source_image_embeds.shape[0] < 2:
+        raise ValueError(
+            f"need two (V >= 2, D) embedding stacks of one shape, got {tuple(source_image_embeds.shape)} and "
+            f"{tuple(edited_image_embeds.shape)}"
+        )
+    source, edited = _unit(source_image_embeds), _unit(edited_image_embeds)
+    return (_unit(edited[1:] - edited[:-1]) * _unit(source[1:] - source[:-1])).sum(-1).float()
+
+
 @dataclass
 class ClipScores:
     """CLIP metrics of one case, per novel view.
@@ -94,12 +112,14 @@ class ClipScores:
         clip_t_source: (V,) cos(source view, target caption), the same score before the edit (for reference).
         clip_dir: (V,) directional similarity, `clip_directional_similarity`.
         clip_image: (V,) cos(edited view, source view), how much of the image the edit kept.
+        clip_consistency: (V-1,) `clip_direction_consistency` between consecutive views (empty when V = 1).
     """
 
     clip_t: torch.Tensor
     clip_t_source: torch.Tensor
     clip_dir: torch.Tensor
     clip_image: torch.Tensor
+    clip_consistency: torch.Tensor
 
 
 class ClipScorer:
@@ -152,6 +172,9 @@ class ClipScorer:
             clip_t_source=clip_text_image_similarity(source_img, target_txt).cpu(),
             clip_dir=clip_directional_similarity(source_img, edited_img, source_txt, target_txt).cpu(),
             clip_image=(edited_img * source_img).sum(-1).float().cpu(),
+            clip_consistency=(
+                clip_direction_consistency(source_img, edited_img).cpu() if len(source_img) > 1 else torch.zeros(0)
+            ),
         )
 
 

@@ -12,15 +12,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import logging
 from pathlib import Path
 
 import torch
 
 from rl3dedit.eval.results import METRICS, CaseResult, GroupSummary
 from rl3dedit.eval.table import SPLIT_TITLES, format_metric, format_seconds
-
-logger = logging.getLogger(__name__)
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }

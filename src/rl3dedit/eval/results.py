@@ -34,6 +34,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("viescore_pq", "VIE-PQ", "higher", False, "VIEScore perceptual quality, 0-10"),
     MetricSpec("clip_t", "CLIP-T", "higher", False, "cos(edited view, target caption)"),
     MetricSpec("clip_image", "CLIP-I", "higher", False, "cos(edited view, source view)"),
+    MetricSpec("clip_consistency", "CLIP-cons", "higher", False,
+               "IN2N CLIP direction consistency between consecutive novel views"),
     MetricSpec("ph_loss_rendered_depth", "Ph-Loss (3DGS depth)", "lower", False, "Ph-Loss with source 3DGS depth"),
     MetricSpec("vggt_total", "VGGT", "higher", False, "VGGT consistency (reward terms, equal weights)"),
     MetricSpec("vggt_depth", "VGGT r_D", "higher", False, "mean VGGT depth confidence"),

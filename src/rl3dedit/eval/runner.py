@@ -12,7 +12,7 @@ Output folder layout:
 
 Another method's outputs (`method_outputs`) are folders `<dir>/<case_id>/` holding its renders of the evaluation
 views, `eval_views/*.png` in camera order (or an `edited.ply` we render), optionally `timings.json` (stage ->
-seconds) and `turntable.mp4`.
+seconds), `turntable.mp4` and `edited_views/*.png` (its 2D edits; the last two are only shown in the report).
 """
 
 from __future__ import annotations
@@ -185,16 +185,22 @@ def _edit_ours(case, case_scene: CaseScene, config: RunConfig, case_dir: Path, e
     return _Edited(cameras, views, dict(report.timings), list(report.view_indices), files, {"consistency": consistency})
 
 
-def _edit_other(case, case_scene: CaseScene, config: RunConfig, case_dir: Path, method_outputs: Path) -> _Edited:
+def _planned_cameras(case: EvalCase, case_scene: CaseScene, config: RunConfig) -> tuple[EvalCameras, list[int]]:
+    """Evaluation cameras decided before any edit: held-out views exclude the views our editor would pick."""
     from rl3dedit.views import select_views
 
+    edited_indices = [int(i) for i in select_views(case_scene.cameras, config.views.num_views)]
+    cameras = resolve_eval_cameras(
+        case, case_scene.cameras, edited_indices=edited_indices, render_path=case_scene.render_path
+    )
+    return _sized(cameras, config, case_scene.cameras.device), edited_indices
+
+
+def _edit_other(case, case_scene: CaseScene, config: RunConfig, case_dir: Path, method_outputs: Path) -> _Edited:
     method_dir = method_outputs / case.id
     if not method_dir.is_dir():
         raise FileNotFoundError(f"case {case.id!r}: no method outputs folder {method_dir}")
-    edited_indices = [int(i) for i in select_views(case_scene.cameras, config.views.num_views)]
-    cameras = _sized(resolve_eval_cameras(
-        case, case_scene.cameras, edited_indices=edited_indices, render_path=case_scene.render_path
-    ), config, case_scene.cameras.device)
+    cameras, edited_indices = _planned_cameras(case, case_scene, config)
     views = _load_method_views(method_dir, cameras.cameras, config.render.background)
     files = {"turntable": method_dir / "turntable.mp4"}
     if (method_dir / "edited_views").is_dir():
@@ -342,6 +348,26 @@ def run_eval(
     groups = aggregate(results, SPLITS)
     _write_outputs(out_dir, cases, config, results, groups, method=method, judge_model=judge_model)
     return EvalRun(out_dir, results, groups, method, judge_model, resumed)
+
+
+def export_eval_cameras(config: RunConfig, cases: CaseSet, out_dir: Path) -> list[Path]:
+    """Write `cases/<id>/eval_cameras.json` for every case without editing or scoring anything.
+
+    Another method renders these cameras into `<its dir>/<case_id>/eval_views/` for `--method-outputs`. `held_out`
+    cameras exclude the M views `views.select_views` picks for our editor, exactly as in a scored run.
+    """
+    out_dir = Path(out_dir).expanduser().resolve()
+    device = _device(config.device)
+    written = []
+    for case in cases.cases:
+        case_scene = load_case_scene(case, cases, config, cache_dir=out_dir / "scenes", device=device,
+                                     cameras_only=True)
+        cameras, _ = _planned_cameras(case, case_scene, config)
+        path = out_dir / "cases" / case.id / "eval_cameras.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_cameras(cameras, path)
+        written.append(path)
+    return written
 
 
 def _write_outputs(out_dir: Path, cases: CaseSet, config: RunConfig, results: list[CaseResult],

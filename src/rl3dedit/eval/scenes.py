@@ -29,13 +29,13 @@ class CaseScene:
     """A case's unedited scene.
 
     Fields:
-        scene: the source 3DGS (on the evaluation device).
+        scene: the source 3DGS (on the evaluation device); None when only the cameras were asked for.
         cameras: all cameras of the scene (the editor picks its M views among them).
         render_path: the capture's render path, or None.
         description: what was loaded (recorded in results).
     """
 
-    scene: GaussianScene
+    scene: GaussianScene | None
     cameras: Cameras
     render_path: Cameras | None
     description: str
@@ -65,9 +65,13 @@ def _fit_capture(capture, capture_dir: Path, config: RunConfig, cache_dir: Path,
 
 
 def load_case_scene(
-    case: EvalCase, cases: CaseSet, config: RunConfig, *, cache_dir: Path, device: torch.device
+    case: EvalCase, cases: CaseSet, config: RunConfig, *, cache_dir: Path, device: torch.device,
+    cameras_only: bool = False,
 ) -> CaseScene:
-    """Load (or fit once and cache) the source scene of `case`; errors name the case and the missing file."""
+    """Load (or fit once and cache) the source scene of `case`; errors name the case and the missing file.
+
+    With `cameras_only`, a `.ply` is not read and no base 3DGS is fitted (`scene` is None).
+    """
     from rl3dedit.scene import load_cameras, load_capture, make_synthetic_capture, read_ply
 
     spec = case.scene
@@ -82,7 +86,8 @@ def load_case_scene(
                 raise FileNotFoundError(
                     f"case {case.id!r}: scene.{what} {path} does not exist (data root {cases.data_root})"
                 )
-        return CaseScene(read_ply(ply).to(device), load_cameras(cams).to(device), None, f"ply {ply}")
+        scene = None if cameras_only else read_ply(ply).to(device)
+        return CaseScene(scene, load_cameras(cams).to(device), None, f"ply {ply}")
     if isinstance(spec, CaptureScene):
         capture_dir = cases.resolve(spec.path)
         if not capture_dir.is_dir():
@@ -91,6 +96,8 @@ def load_case_scene(
                 f"RL3DEDIT_DATA_ROOT (data root now {cases.data_root})"
             )
         capture = load_capture(capture_dir, downscale=config.scene.downscale)
+        if cameras_only:
+            return CaseScene(None, capture.cameras.to(device), capture.render_path, f"capture {capture_dir}")
         if spec.ply is not None:
             ply = cases.resolve(spec.ply)
             if not ply.is_file():

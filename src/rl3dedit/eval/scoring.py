@@ -17,6 +17,7 @@ import torch
 
 from rl3dedit.eval.cases import EvalCase
 from rl3dedit.eval.clip import ClipScorer, load_clip
+from rl3dedit.eval.config import ALL_METRICS
 from rl3dedit.eval.photometric import PhLoss, ph_loss_rendered_depth, ph_loss_vggt
 from rl3dedit.eval.results import MetricValue
 from rl3dedit.eval.viescore import (
@@ -73,8 +74,7 @@ def load_metric_models(
 ) -> MetricModels:
     """Load the models the enabled metrics need. Missing CLIP or VGGT weights raise with the setting to change."""
     enabled = set(config.eval.metrics)
-    off = {name: "switched off in eval.metrics" for name in ("clip", "ph_loss", "ph_loss_rendered_depth", "vggt",
-                                                              "viescore", "time") if name not in enabled}
+    off = {name: "switched off in eval.metrics" for name in ALL_METRICS if name not in enabled}
     clip = load_clip(config.eval.clip_model, device) if "clip" in enabled else None
     vggt = consistency = None
     if enabled & {"ph_loss", "vggt"}:
@@ -134,6 +134,10 @@ def _score_clip(case: EvalCase, views: CaseViews, clip: ClipScorer) -> CaseScore
         "clip_t": MetricValue(float(scores.clip_t.mean())),
         "clip_dir": MetricValue(float(scores.clip_dir.mean())),
         "clip_image": MetricValue(float(scores.clip_image.mean())),
+        "clip_consistency": (
+            MetricValue(float(scores.clip_consistency.mean())) if scores.clip_consistency.numel()
+            else MetricValue.skipped("needs at least 2 evaluation views")
+        ),
     }
     details = {
         "clip_model": clip.name, "clip_t_per_view": scores.clip_t.tolist(),
@@ -214,7 +218,7 @@ def score_case(case: EvalCase, views: CaseViews, models: MetricModels, config: R
     if models.clip is not None:
         parts.append(_score_clip(case, views, models.clip))
     else:
-        skip(("clip_t", "clip_dir", "clip_image"), off.get("clip", "no CLIP model"))
+        skip(("clip_t", "clip_dir", "clip_image", "clip_consistency"), off.get("clip", "no CLIP model"))
     if models.vggt is not None and "ph_loss" not in off:
         parts.append(_score_ph_loss(views, models, config))
     else:

@@ -247,6 +247,8 @@ def run_edit(
             edited_scene = refit_result.scene.detach()
         with clock.stage("turntable"):
             path = render_path if render_path is not None else turntable_path(all_cameras, turntable_frames)
+            if len(path) > turntable_frames:
+                path = path[torch.linspace(0, len(path) - 1, turntable_frames).round().long().tolist()]
             path = path.rescaled(*view_render_size(path, vc.view_size, 2)).to(device)
             frames = torch.cat([_render_rgb(source_scene, path, background), _render_rgb(edited_scene, path, background)], dim=3)
         with clock.stage("write"):

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 INDEX_NAME = "index.json"
 INDEX_VERSION = 1
 ProgressCallback = Callable[[str, int, int], None]
-"""progress(item_id, items_done, items_total)."""
+"""progress(item_id, items_done, items_total); items_total is -1 while scenes are still being loaded."""
 
 
 @dataclass
@@ -165,39 +165,18 @@ def prepare_dataset(config: RunConfig, manifest: Manifest, out_dir: str | Path, 
     `rl.prepare_num_steps` (default `editor.num_steps`) ODE steps, `editor.guidance_scale`, and the seed
     derive_seed(editor.seed, sample id, view).
     """
-    from rl3dedit.views import save_image
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
     index = _read_index(out_dir)
-    num_views = config.views.num_views
     steps = config.rl.prepare_num_steps or config.editor.num_steps
-    skipped = 0
+    skipped = sum(1 for v in index["view_sets"].values() if v["scene"] in {e.name for e in manifest.scenes})
     done = 0
     specs_all: list[SampleSpec] = []
     for entry in manifest.scenes:
-        scene, cameras = load_scene(entry, manifest, config, device)
-        view_sets = resolve_view_sets(entry, cameras, num_views)
+        view_sets = _render_view_sets(entry, manifest, config, index, out_dir, device)
         specs = sample_specs(Manifest(scenes=[entry], root=manifest.root), {entry.name: len(view_sets)})
         specs_all.extend(specs)
-        width, height = view_size_for(cameras, config.views.view_size)
-        for set_index, indices in enumerate(view_sets):
-            set_id = f"{entry.name}-v{set_index:03d}"
-            if set_id in index["view_sets"] and (out_dir / "view_sets" / set_id).is_dir():
-                skipped += 1
-                continue
-            view_cameras = cameras[indices].rescaled(width, height)
-            views = _render_views(scene, view_cameras, tuple(config.render.background))
-
-            def write_set(tmp: Path, views=views, view_cameras=view_cameras, indices=indices) -> None:
-                for v, image in enumerate(views):
-                    save_image(image, tmp / f"source_{v:02d}.png")
-                _write_json(tmp / "cameras.json", {**cameras_to_json(view_cameras.to("cpu")), "indices": indices})
-
-            _atomic_item(out_dir / "view_sets" / set_id, write_set)
-            index["view_sets"][set_id] = {"scene": entry.name, "indices": indices}
-            _write_json(out_dir / INDEX_NAME, index)
         for spec in specs:
             if spec.id in index["samples"] and (out_dir / "samples" / spec.id).is_dir():
                 skipped += 1
@@ -217,6 +196,38 @@ def prepare_dataset(config: RunConfig, manifest: Manifest, out_dir: str | Path, 
     logger.info("prepared %d samples (%d view sets) in %s; %d items were already there", len(specs_all),
                 len(index["view_sets"]), out_dir, skipped)
     return PrepareReport(out_dir, len(specs_all), len(index["view_sets"]), skipped)
+
+
+def _render_view_sets(entry: SceneEntry, manifest: Manifest, config: RunConfig, index: dict, out_dir: Path,
+                      device: torch.device) -> list[list[int]]:
+    """The scene's view sets, rendering (and indexing) those not yet prepared. A scene whose view sets are all
+    prepared is not loaded again (a capture without `ply` would otherwise be re-fitted on every resume)."""
+    from rl3dedit.views import save_image
+
+    expected = len(entry.view_sets) if isinstance(entry.view_sets, list) else entry.view_sets.auto
+    prepared = {k: v for k, v in index["view_sets"].items()
+                if v["scene"] == entry.name and (out_dir / "view_sets" / k).is_dir()}
+    if len(prepared) == expected:
+        return [prepared[f"{entry.name}-v{i:03d}"]["indices"] for i in range(expected)]
+    scene, cameras = load_scene(entry, manifest, config, device)
+    view_sets = resolve_view_sets(entry, cameras, config.views.num_views)
+    width, height = view_size_for(cameras, config.views.view_size)
+    for set_index, indices in enumerate(view_sets):
+        set_id = f"{entry.name}-v{set_index:03d}"
+        if set_id in prepared:
+            continue
+        view_cameras = cameras[indices].rescaled(width, height)
+        views = _render_views(scene, view_cameras, tuple(config.render.background))
+
+        def write_set(tmp: Path, views=views, view_cameras=view_cameras, indices=indices) -> None:
+            for v, image in enumerate(views):
+                save_image(image, tmp / f"source_{v:02d}.png")
+            _write_json(tmp / "cameras.json", {**cameras_to_json(view_cameras.to("cpu")), "indices": indices})
+
+        _atomic_item(out_dir / "view_sets" / set_id, write_set)
+        index["view_sets"][set_id] = {"scene": entry.name, "indices": indices}
+        _write_json(out_dir / INDEX_NAME, index)
+    return view_sets
 
 
 def _build_editor(config: RunConfig, device: torch.device):

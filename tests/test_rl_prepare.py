@@ -1,0 +1,63 @@
+"""Offline preparation: layout, anchor edits per view, and resumption after an interruption (stub editor)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from rl3dedit.config import load_config
+from rl3dedit.rl import PreparedDataset, parse_manifest, prepare_dataset
+
+MANIFEST = {"scenes": [{"name": "s", "synthetic": {"num_views": 12, "size": 32, "seed": 0},
+                        "prompts": ["make it red", "make it blue"], "view_sets": {"auto": 2}}]}
+
+
+class StubEditor:
+    """Stands in for the Kontext editor: 'edits' a view by halving it; can fail after n calls (an interruption)."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.calls, self.fail_after = 0, fail_after
+
+    def sample(self, image, prompt, *, num_steps, guidance, seed):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise KeyboardInterrupt("simulated interruption")
+        return SimpleNamespace(images=(image * 0.5)[None])
+
+
+def config():
+    cfg = load_config("tiny")
+    return cfg.model_copy(update={"views": cfg.views.model_copy(update={"view_size": 32})})
+
+
+def test_prepare_layout_and_resume_after_interruption(tmp_path):
+    cfg, manifest = config(), parse_manifest(MANIFEST)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset(cfg, manifest, tmp_path, editor=StubEditor(fail_after=9 + 4))  # dies inside sample 2
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert list(index["samples"]) == ["s-v000-p000"] and not index["complete"]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["s-v000-p000"]  # no partial item
+    with pytest.raises(ValueError, match="incomplete"):
+        PreparedDataset(tmp_path)
+
+    editor = StubEditor()
+    report = prepare_dataset(cfg, manifest, tmp_path, editor=editor)
+    assert editor.calls == 3 * 9  # only the 3 missing samples were edited
+    assert report.num_samples == 4 and report.num_view_sets == 2 and report.skipped == 3
+    data = PreparedDataset(tmp_path)
+    assert data.ids == ["s-v000-p000", "s-v000-p001", "s-v001-p000", "s-v001-p001"]
+    sample = data[3]
+    assert sample.source_views.shape == sample.anchors.shape == (9, 3, 32, 32)
+    torch.testing.assert_close(sample.anchors, sample.source_views * 0.5, atol=1 / 255, rtol=0)
+    assert len(sample.cameras) == 9 and sample.cameras.width == 32
+    sets = json.loads((tmp_path / "index.json").read_text())["view_sets"]
+    assert sets["s-v000"]["indices"] != sets["s-v001"]["indices"]
+
+
+def test_explicit_view_sets_are_checked_against_the_scene(tmp_path):
+    bad = {"scenes": [{**MANIFEST["scenes"][0], "view_sets": [[0, 1, 2, 3, 4, 5, 6, 7, 40]]}]}
+    with pytest.raises(ValueError, match=r"scene s: view_sets\[0\].*below the scene's 12 cameras"):
+        prepare_dataset(config(), parse_manifest(bad), tmp_path, editor=StubEditor())
