@@ -9,8 +9,8 @@ Prints one line per evaluation (iteration, training seconds, loss, held-out PSNR
 gsplat's 30k-step schedule to a few hundred CPU steps: densification starts at step 100 and runs every 100 steps,
 no opacity reset (it costs ~200 steps to recover, more than a CPU run has), and a CPU Gaussian budget.
 `--refit-drift N` then measures refit stability: 9 training views (views.select_views) are re-rendered from the fitted
-scene and the scene is refitted to these identical views for N steps, with the default refit settings, with
-the anchor alone and with plain settings (full geometry rates, no anchor); the drift is the PSNR of held-out renders after the
+scene and the scene is refitted to these identical views for N steps, with geometry rates x0.1 plus the anchor,
+with the default (full rates plus the anchor) and with plain settings (full rates, no anchor); the drift is the PSNR of held-out renders after the
 refit against before it (higher = more stable), plus the mean movement of the means. `--refit-edit N` recolours the
 Gaussians near the scene centre, refits the source to the 9 edited renders and reports how far the edit landed and
 how much held-out pixels outside the edit drifted. `--load-ply` runs these on a saved fit instead of fitting.
@@ -35,8 +35,8 @@ from rl3dedit.views import select_views
 
 DATA = Path("/work/shared/data")
 _REFIT_SETTINGS = {
-    "default (geometry lr x0.1, anchor 1.0)": {},
-    "anchor only (full rates, anchor 1.0)": {"refit_geometry_lr_scale": 1.0},
+    "slow geometry (geometry lr x0.1, anchor 1.0)": {"refit_geometry_lr_scale": 0.1, "refit_anchor_weight": 1.0},
+    "default (full rates, anchor 1.0)": {"refit_geometry_lr_scale": 1.0, "refit_anchor_weight": 1.0},
     "plain (full rates, no anchor)": {"refit_geometry_lr_scale": 1.0, "refit_anchor_weight": 0.0},
 }
 CPU_DEFAULTS = {

@@ -50,6 +50,13 @@ def test_train_cli_rejects_bad_steps(tmp_path):
     assert result.exit_code != 0 and "--max-steps" in " ".join(result.output.split())
 
 
+def test_paper_preset_without_weights_fails_fast(tmp_path):
+    result = runner.invoke(app, ["train", "--preset", "paper", "--device", "cpu", "--out", str(tmp_path / "r"),
+                                 "--max-steps", "1"])
+    assert result.exit_code != 0
+    assert "FLUX.1-Kontext" in " ".join(result.output.split())
+
+
 @pytest.mark.slow
 def test_tiny_preset_four_updates_under_three_minutes(tmp_path):
     start = time.perf_counter()

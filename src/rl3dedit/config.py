@@ -88,6 +88,15 @@ def load_config(preset_or_path: str | Path) -> RunConfig:
         raise ValueError(f"{path}: invalid config:\n{exc}") from exc
 
 
-def dump_config(config: RunConfig, path: Path) -> None:
+def resolve_device(name: str):
+    """The torch device for a `device` setting: `auto` is CUDA when available, else CPU."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def dump_config(config: RunConfig, path: str | Path) -> None:
     """Write the resolved config as YAML (every run folder keeps one)."""
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    Path(path).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))

@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from rl3dedit.config import RunConfig, load_config
-from rl3dedit.pipeline.edit import resolve_device  # noqa: F401  (one device rule for every command)
+from rl3dedit.config import RunConfig, load_config, resolve_device  # noqa: F401  (re-exported for the commands)
 
 console = Console(stderr=True)
 

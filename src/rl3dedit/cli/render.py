@@ -26,7 +26,7 @@ def _grid_shape(count: int) -> tuple[int, int]:
 def render_command(
     scene: Path = typer.Option(..., "--scene", help="INRIA 3DGS .ply."),
     cameras: Path = typer.Option(..., "--cameras", help="Cameras: INRIA cameras.json, nerfstudio transforms.json or a COLMAP model."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder for view_XX.png (and grid.png), written atomically."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for view_NN_camIII.png (NN: rank, III: camera index) and grid.png, written atomically."),
     views: int = typer.Option(9, "--views", min=0, help="How many well-spread views to render (views.select_views); 0 renders every camera."),
     grid: bool = typer.Option(False, "--grid", help="Also tile the views row-major into grid.png."),
     size: Optional[int] = typer.Option(None, "--size", min=8, help="Longer image side in pixels (default: the cameras' size)."),

@@ -1,43 +1,47 @@
-"""rl3dedit.editor: the FLUX.1-Kontext grid editor (the 2D policy), its SDE rollouts and log-probs, and LoRA."""
+"""rl3dedit.editor: the FLUX.1-Kontext grid editor (the 2D policy), its SDE rollouts and log-probs, and LoRA.
 
-from rl3dedit.editor.components import (
-    MissingModelError,
-    build_tiny_clip_text_config,
-    build_tiny_clip_tokenizer,
-    build_tiny_pipeline,
-    build_tiny_t5_tokenizer,
-    load_pipeline,
-)
-from rl3dedit.editor.config import EditorConfig
-from rl3dedit.editor.grid_editor import KontextGridEditor
-from rl3dedit.editor.lora import KONTEXT_LORA_TARGETS, adapters_disabled
-from rl3dedit.editor.protocol import Editor
-from rl3dedit.editor.prompts import EnhanceSettings, enhance_instruction, grid_prompt
-from rl3dedit.editor.rollout import EditResult, Rollout, StepLogProb
-from rl3dedit.editor.sde import SDEStep, WindowSchedule, gaussian_log_prob, sde_std_dev, sde_step, window_steps
+Names are imported on first use (PEP 562) so that `import rl3dedit.<package>.config` and the CLI start
+without loading torch models, diffusers or transformers.
+"""
 
-__all__ = [
-    "KONTEXT_LORA_TARGETS",
-    "EditResult",
-    "Editor",
-    "EditorConfig",
-    "EnhanceSettings",
-    "KontextGridEditor",
-    "MissingModelError",
-    "Rollout",
-    "SDEStep",
-    "StepLogProb",
-    "WindowSchedule",
-    "adapters_disabled",
-    "build_tiny_clip_text_config",
-    "build_tiny_clip_tokenizer",
-    "build_tiny_pipeline",
-    "build_tiny_t5_tokenizer",
-    "enhance_instruction",
-    "gaussian_log_prob",
-    "grid_prompt",
-    "load_pipeline",
-    "sde_std_dev",
-    "sde_step",
-    "window_steps",
-]
+import importlib
+
+_EXPORTS = {
+    "EditResult": "rl3dedit.editor.rollout",
+    "Editor": "rl3dedit.editor.protocol",
+    "EditorConfig": "rl3dedit.editor.config",
+    "EnhanceSettings": "rl3dedit.editor.prompts",
+    "KONTEXT_LORA_TARGETS": "rl3dedit.editor.lora",
+    "KontextGridEditor": "rl3dedit.editor.grid_editor",
+    "MissingModelError": "rl3dedit.editor.components",
+    "Rollout": "rl3dedit.editor.rollout",
+    "SDEStep": "rl3dedit.editor.sde",
+    "StepLogProb": "rl3dedit.editor.rollout",
+    "WindowSchedule": "rl3dedit.editor.sde",
+    "adapters_disabled": "rl3dedit.editor.lora",
+    "build_tiny_clip_text_config": "rl3dedit.editor.components",
+    "build_tiny_clip_tokenizer": "rl3dedit.editor.components",
+    "build_tiny_pipeline": "rl3dedit.editor.components",
+    "build_tiny_t5_tokenizer": "rl3dedit.editor.components",
+    "enhance_instruction": "rl3dedit.editor.prompts",
+    "gaussian_log_prob": "rl3dedit.editor.sde",
+    "grid_prompt": "rl3dedit.editor.prompts",
+    "load_pipeline": "rl3dedit.editor.components",
+    "sde_std_dev": "rl3dedit.editor.sde",
+    "sde_step": "rl3dedit.editor.sde",
+    "window_steps": "rl3dedit.editor.sde",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

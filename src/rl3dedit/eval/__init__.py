@@ -1,49 +1,69 @@
 """Measuring edits: cases files, CLIP-T / CLIP-dir, Ph-Loss, VGGT consistency, VIEScore, timing; the benchmark
-runner behind `rl3dedit eval` and its table and HTML report."""
+runner behind `rl3dedit eval` and its table and HTML report.
 
-from rl3dedit.eval.cases import (
-    DATA_ROOT_ENV,
-    SPLITS,
-    CaseSet,
-    EvalCameras,
-    EvalCase,
-    load_cases,
-    resolve_eval_cameras,
-)
-from rl3dedit.eval.clip import (
-    ClipScorer,
-    ClipScores,
-    build_tiny_clip,
-    clip_direction_consistency,
-    clip_directional_similarity,
-    clip_preprocess,
-    clip_text_image_similarity,
-    load_clip,
-)
-from rl3dedit.eval.config import ALL_METRICS, EvalConfig
-from rl3dedit.eval.photometric import PhLoss, ph_loss_rendered_depth, ph_loss_vggt
-from rl3dedit.eval.results import METRICS, CaseResult, GroupSummary, MetricSpec, MetricSummary, MetricValue, aggregate
-from rl3dedit.eval.runner import EvalRun, export_eval_cameras, run_eval
-from rl3dedit.eval.scoring import CaseScores, CaseViews, MetricModels, load_metric_models, score_case
-from rl3dedit.eval.viescore import (
-    JudgeAnswer,
-    JudgeAnswerError,
-    JudgeEndpoint,
-    VIEScoreJudge,
-    VIEScoreResult,
-    ViewJudgement,
-    judge_endpoint_from_env,
-    parse_judge_answer,
-    view_judgement,
-)
+Names are imported on first use (PEP 562) so that `import rl3dedit.<package>.config` and the CLI start
+without loading torch models, diffusers or transformers.
+"""
 
-__all__ = [
-    "ALL_METRICS", "DATA_ROOT_ENV", "METRICS", "SPLITS", "CaseResult", "CaseScores", "CaseSet", "CaseViews",
-    "ClipScorer", "ClipScores", "EvalCameras", "EvalCase", "EvalConfig", "EvalRun", "GroupSummary", "JudgeAnswer",
-    "JudgeAnswerError", "JudgeEndpoint", "MetricModels", "MetricSpec", "MetricSummary", "MetricValue", "PhLoss",
-    "VIEScoreJudge", "VIEScoreResult", "ViewJudgement", "aggregate", "build_tiny_clip", "clip_direction_consistency",
-    "clip_directional_similarity",
-    "clip_preprocess", "clip_text_image_similarity", "export_eval_cameras", "judge_endpoint_from_env", "load_cases", "load_clip",
-    "load_metric_models", "parse_judge_answer", "ph_loss_rendered_depth", "ph_loss_vggt", "resolve_eval_cameras",
-    "run_eval", "score_case", "view_judgement",
-]
+import importlib
+
+_EXPORTS = {
+    "ALL_METRICS": "rl3dedit.eval.config",
+    "CaseResult": "rl3dedit.eval.results",
+    "CaseScores": "rl3dedit.eval.scoring",
+    "CaseSet": "rl3dedit.eval.cases",
+    "CaseViews": "rl3dedit.eval.scoring",
+    "ClipScorer": "rl3dedit.eval.clip",
+    "ClipScores": "rl3dedit.eval.clip",
+    "DATA_ROOT_ENV": "rl3dedit.eval.cases",
+    "EvalCameras": "rl3dedit.eval.cases",
+    "EvalCase": "rl3dedit.eval.cases",
+    "EvalConfig": "rl3dedit.eval.config",
+    "EvalRun": "rl3dedit.eval.runner",
+    "GroupSummary": "rl3dedit.eval.results",
+    "JudgeAnswer": "rl3dedit.eval.viescore",
+    "JudgeAnswerError": "rl3dedit.eval.viescore",
+    "JudgeEndpoint": "rl3dedit.eval.viescore",
+    "METRICS": "rl3dedit.eval.results",
+    "MetricModels": "rl3dedit.eval.scoring",
+    "MetricSpec": "rl3dedit.eval.results",
+    "MetricSummary": "rl3dedit.eval.results",
+    "MetricValue": "rl3dedit.eval.results",
+    "PhLoss": "rl3dedit.eval.photometric",
+    "SPLITS": "rl3dedit.eval.cases",
+    "VIEScoreJudge": "rl3dedit.eval.viescore",
+    "VIEScoreResult": "rl3dedit.eval.viescore",
+    "ViewJudgement": "rl3dedit.eval.viescore",
+    "aggregate": "rl3dedit.eval.results",
+    "build_tiny_clip": "rl3dedit.eval.clip",
+    "clip_direction_consistency": "rl3dedit.eval.clip",
+    "clip_directional_similarity": "rl3dedit.eval.clip",
+    "clip_preprocess": "rl3dedit.eval.clip",
+    "clip_text_image_similarity": "rl3dedit.eval.clip",
+    "export_eval_cameras": "rl3dedit.eval.runner",
+    "judge_endpoint_from_env": "rl3dedit.eval.viescore",
+    "load_cases": "rl3dedit.eval.cases",
+    "load_clip": "rl3dedit.eval.clip",
+    "load_metric_models": "rl3dedit.eval.scoring",
+    "parse_judge_answer": "rl3dedit.eval.viescore",
+    "ph_loss_rendered_depth": "rl3dedit.eval.photometric",
+    "ph_loss_vggt": "rl3dedit.eval.photometric",
+    "resolve_eval_cameras": "rl3dedit.eval.cases",
+    "run_eval": "rl3dedit.eval.runner",
+    "score_case": "rl3dedit.eval.scoring",
+    "view_judgement": "rl3dedit.eval.viescore",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

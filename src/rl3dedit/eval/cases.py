@@ -184,7 +184,7 @@ def load_cases(path: Path, *, data_root: Path | None = None) -> CaseSet:
             continue
         if case.id in seen:
             problems.append(f"{label}: duplicate id, already used by cases[{seen[case.id]}]")
-        seen[case.id] = index
+        seen.setdefault(case.id, index)
         cases.append(case)
     if problems:
         raise ValueError(f"{path}: invalid cases:\n" + "\n".join(problems))

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from rl3dedit.config import resolve_device
 from rl3dedit.eval.cases import SPLITS, CaseSet, EvalCase, EvalCameras, resolve_eval_cameras
 from rl3dedit.eval.report import render_report, turntable_strip
 from rl3dedit.eval.results import (
@@ -74,12 +75,6 @@ class EvalRun:
     method: str
     judge_model: str | None
     resumed: list[str]
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def render_size(cameras: Cameras, longer_side: int) -> tuple[int, int]:
@@ -316,7 +311,7 @@ def run_eval(
         raise FileNotFoundError(f"--method-outputs {method_outputs} is not a folder")
     if edit_fn is None and method_outputs is None:
         from rl3dedit.pipeline import run_edit as edit_fn
-    device = _device(config.device)
+    device = resolve_device(config.device)
     models = load_metric_models(config, device, judge_transport=judge_transport, env=env)
     from rl3dedit.config import dump_config
 
@@ -357,7 +352,7 @@ def export_eval_cameras(config: RunConfig, cases: CaseSet, out_dir: Path) -> lis
     cameras exclude the M views `views.select_views` picks for our editor, exactly as in a scored run.
     """
     out_dir = Path(out_dir).expanduser().resolve()
-    device = _device(config.device)
+    device = resolve_device(config.device)
     written = []
     for case in cases.cases:
         case_scene = load_case_scene(case, cases, config, cache_dir=out_dir / "scenes", device=device,

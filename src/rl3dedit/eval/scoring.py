@@ -31,6 +31,7 @@ from rl3dedit.scene import Cameras
 
 if TYPE_CHECKING:
     from rl3dedit.config import RunConfig
+    from rl3dedit.rewards import ConsistencyReward
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class MetricModels:
 
     clip: ClipScorer | None
     vggt: torch.nn.Module | None
-    consistency: object | None
+    consistency: ConsistencyReward | None
     judge: VIEScoreJudge | None
     off: dict[str, str] = field(default_factory=dict)
 
@@ -170,7 +171,7 @@ def _score_rendered_depth(views: CaseViews, config: RunConfig) -> CaseScores:
     )
 
 
-def _score_vggt(views: CaseViews, consistency) -> CaseScores:
+def _score_vggt(views: CaseViews, consistency: ConsistencyReward) -> CaseScores:
     with torch.no_grad():
         stack = torch.stack([views.edited_views, views.source_views])  # (2, E, 3, H, W): edited, source
         breakdown = consistency.score(stack, views.cameras)

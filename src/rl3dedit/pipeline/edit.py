@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from rl3dedit.config import RunConfig, dump_config
+from rl3dedit.config import RunConfig, dump_config, resolve_device
 from rl3dedit.pipeline.outputs import atomic_run_dir
 from rl3dedit.scene import Cameras, GaussianScene
 
@@ -57,12 +57,6 @@ class EditReport:
     edited_views: torch.Tensor
     metrics: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def peak_memory_mb(device: torch.device) -> float:

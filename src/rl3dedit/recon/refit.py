@@ -1,16 +1,19 @@
 """Warm-started refit of a source scene to M edited views (paper spec 3.2: 3,000 iterations, original cameras).
 
-The paper warm-starts from AnySplat and runs standard 3DGS optimisation; we warm-start from the source scene,
-which already explains every view, and fit the M edited views with the same loss. With only M = 9 views a plain
-fit lets Gaussians outside the edit drift (nothing constrains them between the views), so by default:
-- means, scales and quats learn at `refit_geometry_lr_scale` (0.1) x their base rates: an edit mostly changes
-  appearance, and small geometry rates stop the sparse views from pulling the structure apart;
-- no densification (`refit_densify` False): the Gaussian set, and so the untouched regions, stay as they were;
+The paper warm-starts from AnySplat and runs standard 3DGS optimisation with default learning-rate schedules; we
+warm-start from the source scene, which already explains every view, and fit the M edited views with the same loss
+and rates. To keep regions the edit did not touch stable:
+- no densification by default (`refit_densify` False): the Gaussian set, and so the untouched regions, stay as
+  they were, and no Gaussians are grown to explain one view's inconsistencies;
 - an anchor `refit_anchor_weight` x sum_p mean((p - p_source)^2) on the geometry (means divided by the scene
-  extent, log-scales, quats): Gaussians seen in few of the M views cannot slide or swell to fit them, which is
-  what moves untouched regions; colours and opacities are not anchored, so appearance edits reach their
-  target (an appearance anchor would settle at a compromise between source and edit).
-Measured drift on held-out views is in benchmarks/results/fit.md.
+  extent, log-scales, quats): Gaussians seen in few of the M views cannot slide or swell to fit them. Colours and
+  opacities are not anchored, so appearance edits reach their target (an appearance anchor would settle at a
+  compromise between source and edit);
+- `refit_geometry_lr_scale` can slow geometry further; its default is 1 because 0.1 made edits land less well
+  without reducing drift on held-out views.
+Measured (stone_horse, 64 px, 300 steps; benchmarks/results/fit.md): a refit to the scene's own renders keeps
+held-out views at ~48 dB of their source renders; after a consistent recolouring edit, held-out pixels outside the
+edit move by 0.009 on average (0-1 scale) with or without the anchor, which mostly limits how far the means move.
 """
 
 from __future__ import annotations

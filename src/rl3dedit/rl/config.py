@@ -65,6 +65,11 @@ class RLConfig(BaseModel):
     max_updates: int | None = Field(None, ge=1)
     """Stop after this many optimiser updates (None: run all epochs)."""
 
+    base_transformer_file: str | None = None
+    """Transformer weights the policy starts from and the anchors are edited with. None = `editor.model`'s own
+    (base FLUX.1-Kontext, as the paper trains); `editor.transformer_file` and `editor.lora` (e.g. the released
+    RL3DEdit weights used for editing) are deliberately not applied to training."""
+
     # --- LoRA (paper.md §5.1)
     lora_rank: int = Field(32, ge=1)
     lora_alpha: float = Field(32.0, gt=0)

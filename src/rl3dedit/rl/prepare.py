@@ -230,10 +230,18 @@ def _render_view_sets(entry: SceneEntry, manifest: Manifest, config: RunConfig, 
     return view_sets
 
 
+def base_editor_config(config: RunConfig):
+    """`config.editor` as the training base: no LoRA, transformer weights from `rl.base_transformer_file` (None =
+    the model's own), so training and anchor edits start from base Kontext even when the preset edits with the
+    released RL3DEdit weights."""
+    return config.editor.model_copy(update={"lora": None, "transformer_file": config.rl.base_transformer_file})
+
+
 def _build_editor(config: RunConfig, device: torch.device):
     from rl3dedit.editor import KontextGridEditor, load_pipeline
 
-    pipe = load_pipeline(config.editor, device)
+    # the anchors are the base model's single-view edits (paper.md §4.2), not the fine-tuned editor's
+    pipe = load_pipeline(base_editor_config(config), device)
     return KontextGridEditor(pipe, rows=config.views.rows, cols=config.views.cols, layout=config.views.layout,
                              max_sequence_length=config.editor.max_sequence_length)
 

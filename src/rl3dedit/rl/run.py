@@ -25,7 +25,7 @@ import torch
 from rl3dedit.rl.data import builtin_manifest_path, load_manifest
 from rl3dedit.rl.dataset import PreparedDataset
 from rl3dedit.rl.ema import swapped_in
-from rl3dedit.rl.prepare import INDEX_NAME, prepare_dataset
+from rl3dedit.rl.prepare import INDEX_NAME, base_editor_config, prepare_dataset
 from rl3dedit.rl.trainer import GRPOTrainer, ProgressCallback, RewardFn, TrainResult
 
 if TYPE_CHECKING:
@@ -40,7 +40,11 @@ def build_accelerator(config: RunConfig, run_dir: Path):
     from accelerate.utils import ProjectConfiguration
 
     cpu = config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
-    return Accelerator(cpu=cpu, mixed_precision=config.rl.mixed_precision, log_with="tensorboard",
+    precision = config.rl.mixed_precision
+    if cpu and precision != "no":
+        logger.info("rl.mixed_precision=%s ignored on CPU (float32)", precision)
+        precision = "no"
+    return Accelerator(cpu=cpu, mixed_precision=precision, log_with="tensorboard",
                        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir)))
 
 
@@ -48,7 +52,7 @@ def build_editor(config: RunConfig, device: torch.device):
     """The grid editor with a fresh trainable LoRA (`rl.lora_*`)."""
     from rl3dedit.editor import KONTEXT_LORA_TARGETS, KontextGridEditor, load_pipeline
 
-    pipe = load_pipeline(config.editor.model_copy(update={"lora": None}), device)
+    pipe = load_pipeline(base_editor_config(config), device)
     editor = KontextGridEditor(pipe, rows=config.views.rows, cols=config.views.cols, layout=config.views.layout,
                                max_sequence_length=config.editor.max_sequence_length)
     targets = config.rl.lora_targets or list(KONTEXT_LORA_TARGETS)
@@ -100,6 +104,12 @@ def run_training(config: RunConfig, out_dir: str | Path, *, manifest: str | Path
     if not resume and latest_checkpoint(run_dir) is not None:
         raise FileExistsError(f"{run_dir} already holds checkpoints; pass --resume to continue it or choose a new "
                               "--out folder")
+    # models load first so missing weights fail before anything is written or prepared
+    editor = build_editor(config, accelerator.device)
+    if reward_fn is None:
+        from rl3dedit.rewards import build_composite_reward
+
+        reward_fn = build_composite_reward(config, accelerator.device).score
     if accelerator.is_main_process:
         from rl3dedit.config import dump_config
 
@@ -107,12 +117,7 @@ def run_training(config: RunConfig, out_dir: str | Path, *, manifest: str | Path
         (run_dir / "run.json").write_text(json.dumps({
             "seed": config.seed, "num_processes": accelerator.num_processes, "torch": torch.__version__,
             "platform": platform.platform(), "device": str(accelerator.device)}, indent=1))
-    editor = build_editor(config, accelerator.device)
     dataset = ensure_prepared(config, run_dir, accelerator, editor, manifest, data_dir)
-    if reward_fn is None:
-        from rl3dedit.rewards import build_composite_reward
-
-        reward_fn = build_composite_reward(config, accelerator.device).score
     trainer = GRPOTrainer(config, editor, dataset, reward_fn, run_dir, accelerator)
     if resume:
         trainer.resume()

@@ -271,7 +271,7 @@ class GRPOTrainer:
             logger.info("update %d: every group had zero reward variance; no gradient step", self.update)
             return metrics
         num_terms = sum(len(b.members) for b in batches) * rl.window_size
-        autocast = self.accelerator.autocast if rl.mixed_precision != "no" else nullcontext
+        autocast = self.accelerator.autocast if self.accelerator.mixed_precision != "no" else nullcontext
         for _ in range(rl.num_inner_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             self.editor.transformer.train()
