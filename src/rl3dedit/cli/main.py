@@ -33,8 +33,10 @@ def _configure(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debu
     )
     # Logs go to stderr (the shared console) so that --json output on stdout stays machine-readable.
     # Library loggers below WARNING are noise for users of the CLI.
-    for noisy in ("diffusers", "transformers", "accelerate", "PIL", "matplotlib", "httpx"):
+    for noisy in ("diffusers", "accelerate", "PIL", "matplotlib", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # transformers warns at import that torchvision is absent (we preprocess images ourselves).
+    logging.getLogger("transformers").setLevel(logging.ERROR)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
