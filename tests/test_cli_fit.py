@@ -16,14 +16,6 @@ from rl3dedit.views import save_image
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def write_nerfstudio_capture(folder: Path, num_views: int = 10, size: int = 24) -> None:
     """Synthetic capture as transforms.json (OpenGL c2w, PINHOLE) + images/ + sparse_pc.ply."""
     _, capture = make_synthetic_capture(num_views=num_views, size=size, seed=0, num_gaussians=200)

@@ -13,14 +13,6 @@ from rl3dedit.views import load_image, orbit_cameras
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture()
 def scene_files(tmp_path: Path) -> tuple[Path, Path]:
     write_ply(make_synthetic_scene(200, seed=0), tmp_path / "scene.ply")

@@ -12,15 +12,6 @@ from rl3dedit.render import render
 from rl3dedit.scene import GaussianScene, intrinsics_from_fov, look_at_viewmats, Cameras
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # On a shared, oversubscribed CPU one intra-op thread is several times faster than two.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _three_gaussians() -> GaussianScene:
     """A small opaque Gaussian, a large opaque one and a nearly transparent one."""
     logit = lambda p: math.log(p / (1 - p))  # noqa: E731

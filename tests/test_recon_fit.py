@@ -12,15 +12,6 @@ from rl3dedit.scene import Capture, make_synthetic_capture
 FAST = dict(lr_sh0=0.02, lr_opacities=0.1, lr_means=1e-3, lr_scales=0.02, eval_every=10)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # On a shared, oversubscribed CPU one intra-op thread is several times faster than two.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def capture() -> Capture:
     return make_synthetic_capture(num_views=16, size=32, seed=0, num_gaussians=300)[1]

@@ -10,15 +10,6 @@ from rl3dedit.recon import knn_distances, scene_extent
 from rl3dedit.scene import SH_C0, Cameras, intrinsics_from_fov, look_at_viewmats
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # On a shared, oversubscribed CPU one intra-op thread is several times faster than two.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _cameras(count: int = 4, size: int = 16) -> Cameras:
     angles = torch.arange(count, dtype=torch.float64) * (2 * math.pi / count)
     eyes = torch.stack([2 * angles.cos(), 2 * angles.sin(), torch.full_like(angles, 1.0)], dim=1)

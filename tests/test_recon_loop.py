@@ -14,14 +14,6 @@ from rl3dedit.scene import make_synthetic_scene
 from rl3dedit.views import orbit_cameras
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_anchor_is_zero_at_the_source_and_grows_with_deviation() -> None:
     splats = make_splats(make_synthetic_scene(60, seed=0), learning_rates(ReconConfig(), 2.0), "cpu")
     anchor = Anchor({n: splats.params[n].detach().clone() for n in ("means", "scales")}, weight=3.0, extent=2.0)

@@ -8,15 +8,6 @@ import torch
 from rl3dedit.recon import photometric_loss, psnr, ssim, ssim_map
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # On a shared, oversubscribed CPU one intra-op thread is several times faster than two.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _image(seed: int = 0, size: int = 24) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     smooth = torch.nn.functional.avg_pool2d(torch.rand(2, 3, size + 4, size + 4, generator=generator), 5, stride=1)

@@ -8,15 +8,6 @@ from rl3dedit.recon.optim import append_rows, learning_rates, make_splats, means
 from rl3dedit.scene import make_synthetic_scene
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # On a shared, oversubscribed CPU one intra-op thread is several times faster than two.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _stepped_splats(n: int = 60):
     scene = make_synthetic_scene(n, seed=0)
     splats = make_splats(scene, learning_rates(ReconConfig(), extent=2.0), "cpu")

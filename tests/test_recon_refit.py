@@ -11,14 +11,6 @@ from rl3dedit.views import orbit_cameras
 BACKGROUND = (1.0, 1.0, 1.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _views(scene: GaussianScene, cameras) -> torch.Tensor:
     with torch.no_grad():
         return render(scene, cameras, mode="RGB", background=BACKGROUND).rgb.clamp(0, 1)

@@ -20,15 +20,6 @@ from rl3dedit.geometry.vggt import (
     load_vggt,
 )
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models run ~10x faster on one thread when the 2 cores are shared with other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 IMAGES = torch.rand(2, 3, 28, 42, generator=torch.Generator().manual_seed(0))
 
 

@@ -25,15 +25,6 @@ from rl3dedit.geometry.vggt import (
     unproject_depth_map_to_point_map,
 )
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models run ~10x faster on one thread when the 2 cores are shared with other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 FIXTURE_ROOT = Path("fixtures/vggt")
 
 

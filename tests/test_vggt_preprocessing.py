@@ -10,15 +10,6 @@ import torch
 from rl3dedit.geometry.vggt import preprocess_images, preprocessed_size
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Small resizes run much faster on one thread when the 2 cores are shared with other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize(("hw", "mode", "expected"), [
     ((480, 640), "crop", (392, 518)),   # 4:3 landscape
     ((720, 1280), "crop", (294, 518)),  # 16:9

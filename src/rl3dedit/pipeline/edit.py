@@ -119,7 +119,10 @@ def _load_inputs(
             from rl3dedit.recon import fit
 
             logger.info("no .ply given for %s: fitting a base 3DGS first (%d iterations)", data, config.recon.fit_iters)
-            result = fit(capture, config.recon, device=str(device), seed=config.seed)
+            result = fit(
+                capture, config.recon, device=str(device), seed=config.seed,
+                background=tuple(config.render.background),
+            )
             scene, fit_metrics = result.scene, dict(result.metrics)
     else:
         if scene_path is not None:
@@ -237,6 +240,7 @@ def run_edit(
         with clock.stage("refit"):
             refit_result = refit(
                 source_scene, view_cameras, edited_views, config.recon, device=str(device), seed=config.seed,
+                background=background,
             )
             edited_scene = refit_result.scene.detach()
         with clock.stage("turntable"):

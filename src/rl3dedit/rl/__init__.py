@@ -1,69 +1,64 @@
 """rl3dedit.rl: GRPO training of the grid editor (paper.md §5): manifest and prepared data, GRPO math, trainer,
-checkpoints, EMA, export."""
+checkpoints, EMA, export.
 
-from rl3dedit.rl.checkpoint import CheckpointState, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
-from rl3dedit.rl.config import RLConfig
-from rl3dedit.rl.data import Manifest, SampleSpec, builtin_manifest_path, load_manifest, parse_manifest, sample_specs
-from rl3dedit.rl.dataset import PreparedDataset, PreparedSample, epoch_order, member_share, sample_at
-from rl3dedit.rl.ema import EMA, EMAState, swapped_in
-from rl3dedit.rl.grpo import (
-    GroupAdvantages,
-    approx_kl,
-    clip_fraction,
-    clipped_surrogate,
-    group_advantages,
-    kl_penalty,
-)
-from rl3dedit.rl.prepare import PrepareReport, prepare_dataset
-from rl3dedit.rl.run import build_accelerator, build_editor, export_adapter, run_training
-from rl3dedit.rl.seeding import derive_seed
-from rl3dedit.rl.trainer import (
-    GRPOTrainer,
-    PolicyBatch,
-    PolicyStats,
-    RewardFn,
-    TrainResult,
-    accumulate_policy_gradients,
-)
+Names are imported on first use (PEP 562) so that `import rl3dedit.<package>.config` and the CLI start
+without loading torch models, diffusers or transformers.
+"""
 
-__all__ = [
-    "EMA",
-    "CheckpointState",
-    "EMAState",
-    "GRPOTrainer",
-    "GroupAdvantages",
-    "Manifest",
-    "PolicyBatch",
-    "PolicyStats",
-    "PrepareReport",
-    "PreparedDataset",
-    "PreparedSample",
-    "RLConfig",
-    "RewardFn",
-    "SampleSpec",
-    "TrainResult",
-    "accumulate_policy_gradients",
-    "approx_kl",
-    "build_accelerator",
-    "build_editor",
-    "builtin_manifest_path",
-    "clip_fraction",
-    "clipped_surrogate",
-    "derive_seed",
-    "epoch_order",
-    "export_adapter",
-    "group_advantages",
-    "kl_penalty",
-    "latest_checkpoint",
-    "list_checkpoints",
-    "load_checkpoint",
-    "load_manifest",
-    "member_share",
-    "parse_manifest",
-    "prepare_dataset",
-    "run_training",
-    "sample_at",
-    "sample_specs",
-    "save_checkpoint",
-    "swapped_in",
-]
+import importlib
+
+_EXPORTS = {
+    "CheckpointState": "rl3dedit.rl.checkpoint",
+    "EMA": "rl3dedit.rl.ema",
+    "EMAState": "rl3dedit.rl.ema",
+    "GRPOTrainer": "rl3dedit.rl.trainer",
+    "GroupAdvantages": "rl3dedit.rl.grpo",
+    "Manifest": "rl3dedit.rl.data",
+    "PolicyBatch": "rl3dedit.rl.trainer",
+    "PolicyStats": "rl3dedit.rl.trainer",
+    "PrepareReport": "rl3dedit.rl.prepare",
+    "PreparedDataset": "rl3dedit.rl.dataset",
+    "PreparedSample": "rl3dedit.rl.dataset",
+    "RLConfig": "rl3dedit.rl.config",
+    "RewardFn": "rl3dedit.rl.trainer",
+    "SampleSpec": "rl3dedit.rl.data",
+    "TrainResult": "rl3dedit.rl.trainer",
+    "accumulate_policy_gradients": "rl3dedit.rl.trainer",
+    "approx_kl": "rl3dedit.rl.grpo",
+    "build_accelerator": "rl3dedit.rl.run",
+    "build_editor": "rl3dedit.rl.run",
+    "builtin_manifest_path": "rl3dedit.rl.data",
+    "clip_fraction": "rl3dedit.rl.grpo",
+    "clipped_surrogate": "rl3dedit.rl.grpo",
+    "derive_seed": "rl3dedit.rl.seeding",
+    "epoch_order": "rl3dedit.rl.dataset",
+    "export_adapter": "rl3dedit.rl.run",
+    "group_advantages": "rl3dedit.rl.grpo",
+    "kl_penalty": "rl3dedit.rl.grpo",
+    "latest_checkpoint": "rl3dedit.rl.checkpoint",
+    "list_checkpoints": "rl3dedit.rl.checkpoint",
+    "load_checkpoint": "rl3dedit.rl.checkpoint",
+    "load_manifest": "rl3dedit.rl.data",
+    "member_share": "rl3dedit.rl.dataset",
+    "parse_manifest": "rl3dedit.rl.data",
+    "prepare_dataset": "rl3dedit.rl.prepare",
+    "run_training": "rl3dedit.rl.run",
+    "sample_at": "rl3dedit.rl.dataset",
+    "sample_specs": "rl3dedit.rl.data",
+    "save_checkpoint": "rl3dedit.rl.checkpoint",
+    "swapped_in": "rl3dedit.rl.ema",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
