@@ -42,7 +42,14 @@ def phase_split(updates: int, view_size: int) -> dict:
 
     from rl3dedit.config import load_config
     from rl3dedit.rewards import build_composite_reward
-    from rl3dedit.rl import GRPOTrainer, PreparedDataset, build_editor, builtin_manifest_path, load_manifest, prepare_dataset
+    from rl3dedit.rl import (
+        GRPOTrainer,
+        PreparedDataset,
+        build_editor,
+        builtin_manifest_path,
+        load_manifest,
+        prepare_dataset,
+    )
 
     cfg = load_config("tiny")
     cfg = cfg.model_copy(update={"views": cfg.views.model_copy(update={"view_size": view_size}),

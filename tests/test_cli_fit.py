@@ -4,12 +4,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 from plyfile import PlyData, PlyElement
 from typer.testing import CliRunner
 
 from rl3dedit.cli.main import app
+from rl3dedit.pipeline import RUN_MARKER
 from rl3dedit.scene import make_synthetic_capture, read_cameras_json, read_ply, viewmats_to_opengl_c2w
 from rl3dedit.views import save_image
 
@@ -43,7 +42,7 @@ def test_fit_writes_scene_cameras_and_metrics(tmp_path: Path) -> None:
     result = runner.invoke(app, ["fit", "--data", str(data), "--out", str(out), "--downscale", "1", "--iters", "4",
                                  "--preset", "tiny", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["cameras.json", "config.yaml", "metrics.json", "scene.ply"]
+    assert sorted(p.name for p in out.iterdir()) == [RUN_MARKER, "cameras.json", "config.yaml", "metrics.json", "scene.ply"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["iters"] == 4 and metrics["num_holdout_views"] == 2 and metrics["num_train_views"] == 8
     assert 0 < metrics["holdout_psnr"] < 100 and "wall_time_s" in metrics

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from rl3dedit.cli.main import app
@@ -44,3 +43,19 @@ def test_render_missing_scene_fails_clearly(tmp_path: Path, scene_files: tuple[P
     text = " ".join(result.output.split())  # rich wraps long lines
     assert "nope.ply" in text and "no such PLY file" in text
     assert not (tmp_path / "o").exists()
+
+
+def test_render_never_replaces_a_foreign_folder(tmp_path: Path, scene_files: tuple[Path, Path]) -> None:
+    ply, cams = scene_files
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    args = ["render", "--scene", str(ply), "--cameras", str(cams), "--out", str(out), "--views", "2", "--size", "16",
+            "--device", "cpu", "--overwrite"]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0
+    assert "not written by rl3dedit" in " ".join(result.output.split())
+    assert (out / "notes.txt").read_text() == "keep me"
+    fresh = tmp_path / "renders"
+    assert runner.invoke(app, args[:6] + [str(fresh)] + args[7:]).exit_code == 0
+    assert runner.invoke(app, args[:6] + [str(fresh)] + args[7:]).exit_code == 0, "an earlier run may be replaced"

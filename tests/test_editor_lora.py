@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rl3dedit.editor import EditorConfig, KONTEXT_LORA_TARGETS, KontextGridEditor, build_tiny_pipeline, load_pipeline
+from rl3dedit.editor import KONTEXT_LORA_TARGETS, EditorConfig, KontextGridEditor, build_tiny_pipeline, load_pipeline
 
 PROMPT = "make the horse golden"
 

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from rl3dedit.eval.cases import SPLITS
-from rl3dedit.eval.results import METRIC_KEYS, CaseResult, MetricValue, aggregate, write_json_atomic
+from rl3dedit.eval.results import METRIC_KEYS, CaseResult, MetricValue, aggregate
+from rl3dedit.files import write_json
 
 
 def _case(case_id: str, split: str, **values) -> CaseResult:
@@ -48,7 +49,7 @@ def test_case_result_json_round_trip(tmp_path):
     result = _case("a", "unseen_instruction", clip_dir=0.25)
     result.details = {"per_view": [0.1, float("inf")]}
     path = tmp_path / "result.json"
-    write_json_atomic(result.to_json(), path)
+    write_json(path, result.to_json())
     data = json.loads(path.read_text())
     assert data["details"]["per_view"] == [0.1, None]
     assert data["metrics"]["viescore"] == {"value": None, "not_computed": "no judge endpoint"}

@@ -2,14 +2,13 @@
 
 import math
 
-import pytest
 import torch
 
 from rl3dedit.recon import ReconConfig
 from rl3dedit.recon.densify import CpuDensifier, NoDensifier, make_densifier, reset_opacities
 from rl3dedit.recon.optim import learning_rates, make_splats
 from rl3dedit.render import render
-from rl3dedit.scene import GaussianScene, intrinsics_from_fov, look_at_viewmats, Cameras
+from rl3dedit.scene import Cameras, GaussianScene, intrinsics_from_fov, look_at_viewmats
 
 
 def _three_gaussians() -> GaussianScene:

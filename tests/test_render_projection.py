@@ -8,14 +8,15 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from rl3dedit.render._projection import covariance_3d, project_gaussians, quat_to_rotmat
+from rl3dedit.render._projection import covariance_3d, project_gaussians
+from rl3dedit.scene import quaternion_to_matrix
 
 
-def test_quat_to_rotmat_matches_scipy_with_wxyz_order() -> None:
+def test_quaternion_to_matrix_matches_scipy_with_wxyz_order() -> None:
     gen = torch.Generator().manual_seed(0)
     quats = torch.randn(5, 4, generator=gen, dtype=torch.float64) * 3  # unnormalised on purpose
     xyzw = quats[:, [1, 2, 3, 0]].numpy()
-    np.testing.assert_allclose(quat_to_rotmat(quats).numpy(), Rotation.from_quat(xyzw).as_matrix(), atol=1e-12)
+    np.testing.assert_allclose(quaternion_to_matrix(quats).numpy(), Rotation.from_quat(xyzw).as_matrix(), atol=1e-12)
 
 
 def test_covariance_of_a_90_degree_turn_swaps_axes() -> None:

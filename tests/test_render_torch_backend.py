@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from rl3dedit.render import rasterize
-from rl3dedit.render import _torch_backend
+from rl3dedit.render import _torch_backend, rasterize
 
 
 def _camera(focal: float, cx: float, cy: float, dtype=torch.float64) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rl3dedit.rewards import RewardBreakdown, ViewSetReward
-from rl3dedit.rewards import ConsistencyReward, SfMReward
+from rl3dedit.rewards import ConsistencyReward, RewardBreakdown, SfMReward, ViewSetReward
 
 
 def test_breakdown_checks_shapes_and_exports_floats():

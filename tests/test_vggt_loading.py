@@ -11,14 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from rl3dedit.geometry.config import VerifierConfig
-from rl3dedit.geometry.vggt import (
-    VGGT,
-    VGGTConfig,
-    build_from_state_dict,
-    build_tiny_vggt,
-    load_verifier,
-    load_vggt,
-)
+from rl3dedit.geometry.vggt import VGGT, VGGTConfig, build_from_state_dict, build_tiny_vggt, load_verifier, load_vggt
 
 IMAGES = torch.rand(2, 3, 28, 42, generator=torch.Generator().manual_seed(0))
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import math
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from rl3dedit.cli._common import console, fail, resolve_config, resolve_device
+from rl3dedit.files import write_json
+from rl3dedit.pipeline.outputs import OutputExistsError, atomic_run_dir, check_output_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -46,11 +44,6 @@ class _FitProgress:
         return self._progress.__exit__(exc_type, exc, tb)
 
 
-def _finite(values: dict) -> dict:
-    """NaN (no loss before the first step, no held-out view) becomes null: strict JSON has no NaN."""
-    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
-
-
 def fit_command(
     data: Path = typer.Option(..., "--data", help="Capture folder: nerfstudio (transforms.json) or COLMAP (sparse/0 + images/)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for scene.ply, cameras.json, metrics.json (written atomically)."),
@@ -70,8 +63,10 @@ def fit_command(
     cfg = resolve_config(preset, config)
     if downscale is not None:
         cfg = cfg.override("scene.downscale", downscale)
-    if out.exists() and not overwrite:
-        fail(f"{out} already exists; pass --overwrite to replace it or choose another --out")
+    try:
+        check_output_dir(out, overwrite=overwrite)
+    except OutputExistsError as exc:
+        fail(str(exc))
     try:
         capture = load_capture(data, downscale=cfg.scene.downscale)
     except (FileNotFoundError, ValueError, OSError) as exc:
@@ -85,20 +80,13 @@ def fit_command(
     except ValueError as exc:
         fail(str(exc))
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_run_dir(out, overwrite=overwrite) as staging:
         write_ply(result.scene, staging / "scene.ply")
         write_cameras_json(capture.cameras, staging / "cameras.json")
         metrics = dict(result.metrics, capture=str(data), downscale=cfg.scene.downscale, holdout_every=holdout_every,
-                       history=[_finite(step._asdict()) for step in result.history])
-        (staging / "metrics.json").write_text(json.dumps(_finite(metrics), indent=2, allow_nan=False))
+                       history=[step._asdict() for step in result.history])
+        write_json(staging / "metrics.json", metrics)
         dump_config(cfg, staging / "config.yaml")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     m = result.metrics
     held = f"held-out PSNR {m['holdout_psnr']:.2f} dB, SSIM {m['holdout_ssim']:.3f}" if "holdout_psnr" in m else "no held-out views"
     console.print(f"[bold green]done[/]: {out} ({m['num_gaussians']} Gaussians, {held}, {m['wall_time_s']:.1f} s)")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from rl3dedit.cli._common import console, fail, resolve_config, resolve_device
+from rl3dedit.pipeline.outputs import OutputExistsError, atomic_run_dir, check_output_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -45,8 +44,10 @@ def render_command(
     cfg = resolve_config(preset, config)
     if device is not None:
         cfg = cfg.override("device", device)
-    if out.exists() and not overwrite:
-        fail(f"{out} already exists; pass --overwrite to replace it or choose another --out")
+    try:
+        check_output_dir(out, overwrite=overwrite)
+    except OutputExistsError as exc:
+        fail(str(exc))
     try:
         gaussians = read_ply(scene)
         all_cameras = load_cameras(cameras)
@@ -66,17 +67,10 @@ def render_command(
             for i in range(len(chosen))
         ])
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_run_dir(out, overwrite=overwrite) as staging:
         for rank, (index, image) in enumerate(zip(indices, images)):
             save_image(image, staging / f"view_{rank:02d}_cam{index:03d}.png")
         if grid:
             rows, cols = _grid_shape(len(images))
             save_image(tile(images, rows=rows, cols=cols, layout=cfg.views.layout), staging / "grid.png")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     console.print(f"[bold green]done[/]: {len(images)} views{' and grid.png' if grid else ''} in {out}")

@@ -32,8 +32,7 @@ def score(
 ) -> None:
     """Score the consistency of views: per-view VGGT confidence, relative-pose agreement with --cameras, and the
     views that break consistency (lowest confidence first)."""
-    from rl3dedit.config import load_config
-    from rl3dedit.config import resolve_device
+    from rl3dedit.config import load_config, resolve_device
 
     if verifier not in VERIFIER_PRESETS:
         fail(f"--verifier must be one of {', '.join(VERIFIER_PRESETS)}, got {verifier!r}")

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from diffusers import FluxKontextPipeline, FluxTransformer2DModel
+
+from rl3dedit.files import atomic_dir, atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -88,21 +87,6 @@ def _lora_state_dict(transformer: FluxTransformer2DModel) -> dict[str, torch.Ten
     return {k: v.detach().contiguous() for k, v in get_peft_model_state_dict(transformer, adapter_name=ADAPTER_NAME).items()}
 
 
-@contextlib.contextmanager
-def _atomic_dir(folder: Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder; it replaces `folder` only when the block finishes."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        yield tmp
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-
-
 def save_lora(transformer: FluxTransformer2DModel, folder: str | Path) -> Path:
     """Write the adapter as `folder/pytorch_lora_weights.safetensors` in diffusers' pipeline LoRA format
     (keys prefixed `transformer.`, peft config in the metadata): `FluxKontextPipeline.load_lora_weights(folder)`
@@ -111,7 +95,7 @@ def save_lora(transformer: FluxTransformer2DModel, folder: str | Path) -> Path:
         raise ValueError("the transformer has no LoRA adapter to save (call add_lora first)")
     folder = Path(folder)
     metadata = transformer.peft_config[ADAPTER_NAME].to_dict()
-    with _atomic_dir(folder) as tmp:
+    with atomic_dir(folder) as tmp:
         FluxKontextPipeline.save_lora_weights(
             str(tmp), transformer_lora_layers=_lora_state_dict(transformer),
             transformer_lora_adapter_metadata=metadata, weight_name=LORA_WEIGHT_NAME,
@@ -157,8 +141,6 @@ def save_merged_transformer(transformer: FluxTransformer2DModel, path: str | Pat
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(merged_state_dict(transformer), str(tmp), metadata={"format": "pt", "layout": "diffusers"})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(merged_state_dict(transformer), str(tmp), metadata={"format": "pt", "layout": "diffusers"})
     return path

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
-from torch import Tensor
-
 from diffusers.utils.torch_utils import randn_tensor
+from torch import Tensor
 
 _LOG_SQRT_2PI = math.log(math.sqrt(2.0 * math.pi))
 

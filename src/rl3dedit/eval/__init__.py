@@ -1,11 +1,10 @@
 """Measuring edits: cases files, CLIP-T / CLIP-dir, Ph-Loss, VGGT consistency, VIEScore, timing; the benchmark
 runner behind `rl3dedit eval` and its table and HTML report.
 
-Names are imported on first use (PEP 562) so that `import rl3dedit.<package>.config` and the CLI start
-without loading torch models, diffusers or transformers.
+Names are imported on first use (`rl3dedit.lazy`), so configs and the CLI load without diffusers or transformers.
 """
 
-import importlib
+from rl3dedit.lazy import lazy_exports
 
 _EXPORTS = {
     "ALL_METRICS": "rl3dedit.eval.config",
@@ -55,15 +54,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from rl3dedit.geometry import camera_translation_scale, photometric_reprojection_loss
 from rl3dedit.scene import Cameras
 
+
 @dataclass
 class PhLoss:
     """Ph-Loss of one ordered view set.

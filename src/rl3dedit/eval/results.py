@@ -7,11 +7,11 @@ computed, report that count, and list the reasons of the others; a not-computed 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Literal
+
+from rl3dedit.files import json_safe
 
 
 @dataclass(frozen=True)
@@ -87,22 +87,12 @@ class CaseResult:
     traceback: str | None = None
 
     def to_json(self) -> dict:
-        return _json_safe(asdict(self))
+        return json_safe(asdict(self))
 
     @classmethod
     def from_json(cls, data: dict) -> "CaseResult":
         metrics = {k: MetricValue(**v) for k, v in data.get("metrics", {}).items()}
         return cls(**{**data, "metrics": metrics})
-
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 @dataclass
@@ -159,17 +149,3 @@ def aggregate(results: list[CaseResult], splits: tuple[str, ...]) -> dict[str, G
         if members:
             groups[split] = summarise(members)
     return groups
-
-
-def write_json_atomic(data, path: Path) -> None:
-    """Write JSON to `path` through a temporary sibling and a rename (never a partial file)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_json_safe(data), indent=2))
-    tmp.replace(path)
-
-
-def write_text_atomic(text: str, path: Path) -> None:
-    """Write text to `path` through a temporary sibling and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

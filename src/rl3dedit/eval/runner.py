@@ -30,20 +30,14 @@ import torch
 import torch.nn.functional as F
 
 from rl3dedit.config import resolve_device
-from rl3dedit.eval.cases import SPLITS, CaseSet, EvalCase, EvalCameras, resolve_eval_cameras
+from rl3dedit.eval.cases import SPLITS, CaseSet, EvalCameras, EvalCase, resolve_eval_cameras
 from rl3dedit.eval.report import render_report, turntable_strip
-from rl3dedit.eval.results import (
-    METRICS,
-    CaseResult,
-    GroupSummary,
-    aggregate,
-    write_json_atomic,
-    write_text_atomic,
-)
+from rl3dedit.eval.results import METRICS, CaseResult, GroupSummary, aggregate
 from rl3dedit.eval.scenes import CaseScene, load_case_scene
 from rl3dedit.eval.scoring import CaseViews, MetricModels, load_metric_models, score_case
 from rl3dedit.eval.table import render_table
 from rl3dedit.eval.viescore import Transport
+from rl3dedit.files import write_json, write_text
 from rl3dedit.scene import Cameras, GaussianScene
 
 if TYPE_CHECKING:
@@ -110,7 +104,7 @@ def _write_cameras(cameras: EvalCameras, path: Path) -> None:
         "source": cameras.source, "indices": cameras.indices, "width": cams.width, "height": cams.height,
         "viewmats": cams.viewmats.cpu().tolist(), "Ks": cams.Ks.cpu().tolist(),
     }
-    write_json_atomic(data, path)
+    write_json(path, data)
 
 
 def _load_method_views(method_dir: Path, cameras: Cameras, background) -> torch.Tensor:
@@ -337,7 +331,7 @@ def run_eval(
         except Exception as exc:  # one broken case must not stop the benchmark; the traceback is kept
             result = _failed(case, exc)
         result_path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(result.to_json(), result_path)
+        write_json(result_path, result.to_json())
         results.append(result)
     judge_model = models.judge.endpoint.model if models.judge is not None else None
     groups = aggregate(results, SPLITS)
@@ -378,11 +372,11 @@ def _write_outputs(out_dir: Path, cases: CaseSet, config: RunConfig, results: li
         },
         "cases": [result.to_json() for result in results],
     }
-    write_json_atomic(summary, out_dir / "results.json")
+    write_json(out_dir / "results.json", summary)
     title = f"rl3dedit evaluation: {cases.name}"
-    write_text_atomic(render_table(groups, method=method, title=title, judge_model=judge_model), out_dir / "table.md")
+    write_text(out_dir / "table.md", render_table(groups, method=method, title=title, judge_model=judge_model))
     page = render_report(
         results, groups, out_dir=out_dir, title=title, method=method, judge_model=judge_model,
         max_video_mb=config.eval.report_max_video_mb,
     )
-    write_text_atomic(page, out_dir / "report.html")
+    write_text(out_dir / "report.html", page)

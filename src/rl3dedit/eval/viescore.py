@@ -24,11 +24,11 @@ import math
 import os
 import re
 import time
-from statistics import fmean
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from statistics import fmean
 
 import torch
 import torch.nn.functional as F

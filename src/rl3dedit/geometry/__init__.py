@@ -1,5 +1,6 @@
 """Multi-view geometry: camera math (relative poses and their errors), depth warping and Ph-Loss, and VGGT."""
 
+from rl3dedit.geometry import vggt
 from rl3dedit.geometry.camera import (
     RelativePoseError,
     axis_angle_to_matrix,
@@ -13,7 +14,6 @@ from rl3dedit.geometry.camera import (
     to_homogeneous,
     translation_directions,
 )
-from rl3dedit.geometry import vggt
 from rl3dedit.geometry.config import VerifierConfig
 from rl3dedit.geometry.vggt import *  # noqa: F403  (exactly the VGGT package's public names)
 from rl3dedit.geometry.warp import (

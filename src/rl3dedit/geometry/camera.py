@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from rl3dedit.scene import quaternion_to_matrix
+
 __all__ = [
     "RelativePoseError",
     "to_homogeneous",
@@ -162,19 +164,6 @@ def camera_translation_scale(pred_viewmats: torch.Tensor, ref_viewmats: torch.Te
     ref_spread = spread(ref_viewmats.to(pred_viewmats))
     scale = ref_spread / pred_spread.clamp_min(1e-12)
     return torch.where(pred_spread > 1e-12, scale, torch.ones_like(scale))
-
-
-def quaternion_to_matrix(quats: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices from **wxyz** quaternions (..., 4) -> (..., 3, 3); inputs need not be unit length."""
-    if quats.shape[-1] != 4:
-        raise ValueError(f"quats has shape {tuple(quats.shape)}, expected (..., 4) wxyz")
-    w, x, y, z = torch.nn.functional.normalize(quats, dim=-1).unbind(-1)
-    rows = (
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    )
-    return torch.stack(rows, dim=-1).reshape(*quats.shape[:-1], 3, 3)
 
 
 def matrix_to_quaternion(rotations: torch.Tensor) -> torch.Tensor:

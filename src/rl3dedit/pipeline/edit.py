@@ -8,9 +8,7 @@ the end (`pipeline.outputs.atomic_run_dir`).
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import platform
 import resource
 import sys
@@ -23,6 +21,7 @@ from pathlib import Path
 import torch
 
 from rl3dedit.config import RunConfig, dump_config, resolve_device
+from rl3dedit.files import write_json
 from rl3dedit.pipeline.outputs import atomic_run_dir
 from rl3dedit.scene import Cameras, GaussianScene
 
@@ -278,20 +277,10 @@ def run_edit(
             "platform": platform.platform(),
             "torch": torch.__version__,
         }
-        (tmp / "metrics.json").write_text(json.dumps(_finite(metrics), indent=2))
+        write_json(tmp / "metrics.json", metrics)
     return EditReport(
         out_dir=Path(out_dir).expanduser().resolve(), source_scene=source_scene, edited_scene=edited_scene,
         view_indices=[int(i) for i in view_indices], view_cameras=view_cameras, source_views=source_views,
         edited_views=edited_views, metrics=metrics, timings=dict(clock.timings),
     )
 
-
-def _finite(value):
-    """JSON-safe copy: non-finite floats become None (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from rl3dedit.files import atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -41,20 +40,8 @@ def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
 @contextlib.contextmanager
 def atomic_run_dir(out_dir: Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that becomes `out_dir` when the block succeeds, and is deleted when it fails."""
-    out_dir = out_dir.expanduser().resolve()
+    out_dir = Path(out_dir).expanduser().resolve()
     check_output_dir(out_dir, overwrite=overwrite)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         yield tmp
         (tmp / RUN_MARKER).write_text("written by rl3dedit\n")
-        if out_dir.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, trash / out_dir.name)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from rl3dedit.recon.config import ReconConfig
 from rl3dedit.recon.optim import Splats, append_rows, edit_topology, select_rows
+from rl3dedit.scene import quaternion_to_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -40,19 +41,6 @@ class RefineCounts:
     cloned: int = 0
     split: int = 0
     pruned: int = 0
-
-
-def _quat_to_rotmat(quats: Tensor) -> Tensor:
-    """(N, 4) wxyz quaternions (normalised here) -> (N, 3, 3) rotation matrices."""
-    w, x, y, z = torch.nn.functional.normalize(quats, dim=-1).unbind(-1)
-    return torch.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-        ],
-        dim=-1,
-    ).reshape(-1, 3, 3)
 
 
 @dataclass
@@ -142,7 +130,7 @@ class CpuDensifier:
         p = {name: param.data[mask] for name, param in splats.params.items()}
         scales = p["scales"].exp()
         noise = torch.randn(2, count, 3, generator=self.generator).to(scales)
-        offsets = torch.einsum("nij,knj->kni", _quat_to_rotmat(p["quats"]), noise * scales)  # (2, M, 3)
+        offsets = torch.einsum("nij,knj->kni", quaternion_to_matrix(p["quats"]), noise * scales)  # (2, M, 3)
         children = {name: value.repeat(2, *[1] * (value.ndim - 1)) for name, value in p.items()}
         children["means"] = (p["means"][None] + offsets).reshape(-1, 3)
         children["scales"] = torch.log(scales / 1.6).repeat(2, 1)

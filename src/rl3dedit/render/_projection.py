@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from rl3dedit.scene import quaternion_to_matrix
+
 
 @dataclass
 class Projection:
@@ -35,20 +37,9 @@ class Projection:
     visible: Tensor
 
 
-def quat_to_rotmat(quats: Tensor) -> Tensor:
-    """Rotation matrices from wxyz quaternions (normalised here). (N, 4) -> (N, 3, 3)."""
-    w, x, y, z = torch.nn.functional.normalize(quats, dim=-1).unbind(-1)
-    rows = (
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    )
-    return torch.stack(rows, dim=-1).reshape(*quats.shape[:-1], 3, 3)
-
-
 def covariance_3d(quats: Tensor, scales: Tensor) -> Tensor:
     """World covariance Sigma = R diag(s)^2 R^T. quats (N, 4) wxyz, scales (N, 3) activated -> (N, 3, 3)."""
-    m = quat_to_rotmat(quats) * scales[..., None, :]
+    m = quaternion_to_matrix(quats) * scales[..., None, :]
     return m @ m.transpose(-1, -2)
 
 

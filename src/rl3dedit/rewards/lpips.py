@@ -20,11 +20,12 @@ Weight files (all read with safetensors or `torch.load(weights_only=True)`):
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from rl3dedit.files import atomic_path
 
 __all__ = ["LPIPS", "load_lpips", "save_lpips"]
 
@@ -171,7 +172,5 @@ def save_lpips(model: LPIPS, path: str | Path) -> None:
     """Write one combined safetensors file (`features.*` + `lin*`), via a temporary file renamed into place."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))

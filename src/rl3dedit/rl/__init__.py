@@ -1,11 +1,10 @@
 """rl3dedit.rl: GRPO training of the grid editor (paper.md §5): manifest and prepared data, GRPO math, trainer,
 checkpoints, EMA, export.
 
-Names are imported on first use (PEP 562) so that `import rl3dedit.<package>.config` and the CLI start
-without loading torch models, diffusers or transformers.
+Names are imported on first use (`rl3dedit.lazy`), so configs and the CLI load without diffusers or transformers.
 """
 
-import importlib
+from rl3dedit.lazy import lazy_exports
 
 _EXPORTS = {
     "CheckpointState": "rl3dedit.rl.checkpoint",
@@ -50,15 +49,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -16,22 +16,20 @@ state above is all a resumed run needs to continue bit for bit.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import json
 import logging
-import os
 import random
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from rl3dedit.files import atomic_dir
 from rl3dedit.rl.ema import EMAState
 
 if TYPE_CHECKING:
@@ -98,9 +96,7 @@ def save_checkpoint(run_dir: Path, *, state: CheckpointState, named_params: dict
                     ema: EMAState | None, config: RunConfig, editor=None, keep: int = 2) -> Path:
     """Write checkpoint `update-<state.update>` atomically and prune to the newest `keep`. Returns its folder."""
     final = checkpoint_dir(run_dir) / f"update-{state.update:06d}"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
+    with atomic_dir(final) as tmp:
         save_file({k: p.detach().contiguous().cpu() for k, p in named_params.items()}, str(tmp / "trainable.safetensors"))
         if ema is not None:
             save_file({k: t.contiguous().cpu() for k, t in zip(named_params, ema.shadow, strict=True)},
@@ -116,12 +112,6 @@ def save_checkpoint(run_dir: Path, *, state: CheckpointState, named_params: dict
         dump_config(config, tmp / "config.yaml")
         if editor is not None:
             editor.save_lora(tmp / "lora")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     for old in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old)
     logger.info("checkpoint written: %s", final)

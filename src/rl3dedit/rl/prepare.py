@@ -17,22 +17,19 @@ only whole items; rerunning skips them (resumable).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import json
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
+from rl3dedit.files import atomic_dir, atomic_path
 from rl3dedit.rl.data import Manifest, SampleSpec, SceneEntry, sample_specs
 from rl3dedit.rl.seeding import derive_seed
-from rl3dedit.scene import Cameras, GaussianScene, atomic_path
+from rl3dedit.scene import Cameras, GaussianScene
 
 if TYPE_CHECKING:
     from rl3dedit.config import RunConfig
@@ -72,16 +69,8 @@ def _read_index(out_dir: Path) -> dict:
 
 def _atomic_item(final: Path, write: Callable[[Path], None]) -> None:
     """Run `write(tmp_dir)` and rename the folder to `final` (replacing a stale partial one)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
+    with atomic_dir(final) as tmp:
         write(tmp)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def cameras_to_json(cameras: Cameras) -> dict:

@@ -19,8 +19,6 @@ derive_seed(seed, "member", u, j, m); the anchor index uses derive_seed(seed, "a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import json
 import logging
 import time
@@ -28,6 +26,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor

@@ -1,12 +1,11 @@
 """3D data in and out: Gaussian scenes, cameras, captures and their file formats."""
 
-from rl3dedit.scene.atomic import atomic_path
 from rl3dedit.scene.cameras import CameraRecords, Cameras, checked_cameras, intrinsics_from_fov, look_at_viewmats
 from rl3dedit.scene.cameras_json import read_cameras_json, write_cameras_json
 from rl3dedit.scene.capture import Capture, downscale_capture_images, load_cameras, load_capture
 from rl3dedit.scene.colmap import ColmapModel, find_colmap_model, read_colmap
 from rl3dedit.scene.distortion import distort_normalized, undistort_images
-from rl3dedit.scene.gaussians import SH_C0, GaussianScene, rgb_to_sh_dc, sh_degree_from_rest
+from rl3dedit.scene.gaussians import SH_C0, GaussianScene, quaternion_to_matrix, rgb_to_sh_dc, sh_degree_from_rest
 from rl3dedit.scene.nerfstudio import (
     NerfstudioCapture,
     dataparser_transform,
@@ -19,6 +18,7 @@ from rl3dedit.scene.ply import PointCloud, read_ply, read_points_ply, splat_prop
 from rl3dedit.scene.synthetic import SYNTHETIC_TARGET, make_synthetic_capture, make_synthetic_scene
 
 __all__ = [
+    "quaternion_to_matrix",
     "SH_C0",
     "SYNTHETIC_TARGET",
     "CameraRecords",
@@ -28,7 +28,6 @@ __all__ = [
     "GaussianScene",
     "NerfstudioCapture",
     "PointCloud",
-    "atomic_path",
     "checked_cameras",
     "dataparser_transform",
     "distort_normalized",

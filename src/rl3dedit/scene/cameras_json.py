@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from rl3dedit.scene.atomic import atomic_path
+from rl3dedit.files import atomic_path
 from rl3dedit.scene.cameras import Cameras, checked_cameras
 
 _REQUIRED_KEYS = ("width", "height", "position", "rotation", "fx", "fy")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from plyfile import PlyData, PlyElement, PlyListProperty, PlyParseError
 
-from rl3dedit.scene.atomic import atomic_path
+from rl3dedit.files import atomic_path
 from rl3dedit.scene.gaussians import GaussianScene
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rl3dedit.scene import atomic_path
+from rl3dedit.files import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
