@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rl3dedit.editor.config import EditorConfig
 from rl3dedit.eval.config import EvalConfig
+from rl3dedit.files import read_yaml
 from rl3dedit.geometry.config import VerifierConfig
 from rl3dedit.recon.config import ReconConfig
 from rl3dedit.render.config import RenderConfig
@@ -74,12 +75,7 @@ def load_config(preset_or_path: str | Path) -> RunConfig:
     path = Path(preset_or_path)
     if not path.suffix and not path.exists():
         path = preset_path(str(preset_or_path))
-    if not path.is_file():
-        raise FileNotFoundError(f"config {path} does not exist (presets: {', '.join(PRESETS)})")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml(path, f"config (or one of the presets {', '.join(PRESETS)})")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of config sections, found {type(data).__name__}")
     try:

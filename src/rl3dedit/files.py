@@ -1,4 +1,4 @@
-"""Writing output files: atomically (a temporary sibling renamed into place, so no reader ever sees a partial file or
+"""Reading input files with errors that name them, and writing output files: atomically (a temporary sibling renamed into place, so no reader ever sees a partial file or
 folder that looks whole) and, for JSON, strictly (non-finite floats become null). Every package writes through here."""
 
 from __future__ import annotations
@@ -78,3 +78,27 @@ def write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return path
+
+
+def read_yaml(path: str | Path, what: str):
+    """Parse a YAML file; a missing file or invalid YAML raises an error naming `what` and the path."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def read_json(path: str | Path, what: str):
+    """Parse a JSON file; a missing file or invalid JSON raises an error naming `what` and the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON: {exc}") from exc

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rl3dedit.files import read_yaml
 from rl3dedit.scene import Cameras
 
 logger = logging.getLogger(__name__)
@@ -156,12 +156,7 @@ def _choose_data_root(path: Path, file_root: str | None, data_root: Path | None)
 def load_cases(path: Path, *, data_root: Path | None = None) -> CaseSet:
     """Read and validate a cases file; every error names the file, the case (index and id) and the field."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"cases file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml(path, "cases file")
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         found = type(data).__name__ if not isinstance(data, dict) else f"keys {sorted(data)}"
         raise ValueError(f"{path}: expected a mapping with a `cases:` list, found {found}")

@@ -23,8 +23,9 @@ import importlib.resources
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rl3dedit.files import read_yaml
 
 
 class SyntheticSpec(BaseModel):
@@ -175,12 +176,7 @@ def parse_manifest(data: object, source: str = "<manifest>", root: Path = Path("
 def load_manifest(path: str | Path) -> Manifest:
     """Read and validate a manifest YAML; relative paths inside resolve against its folder."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml(path, "manifest")
     return parse_manifest(data, str(path), path.resolve().parent)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from rl3dedit.files import read_json
 from rl3dedit.scene.cameras import CameraRecords, Cameras, checked_cameras
 
 logger = logging.getLogger(__name__)
@@ -128,12 +129,7 @@ def read_transforms_json(path: str | Path) -> NerfstudioCapture:
     path = Path(path)
     if path.is_dir():
         path = path / "transforms.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such transforms.json")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON: {exc}") from exc
+    meta = read_json(path, "nerfstudio transforms.json")
     frames = meta.get("frames") if isinstance(meta, dict) else None
     if not frames:
         raise ValueError(f"{path}: expected a JSON object with a non-empty 'frames' list")

@@ -7,10 +7,11 @@ informational keys (`fixture`, `seed`, `inputs`, `derived`, `fixed_in_code`, ...
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from rl3dedit.files import read_json
 
 __all__ = [
     "DinoConfig",
@@ -180,12 +181,7 @@ class VGGTConfig:
     def from_json(cls, path: str | Path) -> "VGGTConfig":
         """Read a fixture-style `config.json` (see shared/fixtures/vggt/tiny_a/README.md)."""
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"VGGT config {path} does not exist; pass a fixture-style config.json")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON: {exc}") from exc
+        data = read_json(path, "VGGT config (a fixture-style config.json)")
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
