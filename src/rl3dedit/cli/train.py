@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -39,7 +40,9 @@ def train(
     columns = (TextColumn("[bold]GRPO"), BarColumn(), TextColumn("{task.completed}/{task.total} updates"),
                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
     try:
-        with Progress(*columns, console=console) as bar:
+        # Under `accelerate launch` every process runs this command; only rank 0 talks to the user.
+        main_process = int(os.environ.get("RANK", "0")) == 0
+        with Progress(*columns, console=console, disable=not main_process) as bar:
             task = bar.add_task("train", total=None, status="starting")
 
             def progress(done: int, total: int, metrics: dict) -> None:
@@ -50,6 +53,8 @@ def train(
                                   export_merged=export_merged, progress=progress)
     except (FileExistsError, FileNotFoundError, MissingModelError, ValueError) as exc:
         fail(str(exc))
+    if not main_process:
+        return
     console.print(f"[green]done[/]: {result.updates} updates in {result.run_dir}")
     if result.export_dir is not None:
         console.print(f"adapter: {result.export_dir / 'lora'}  (edit with --lora {result.export_dir / 'lora'})")
