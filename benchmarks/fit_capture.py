@@ -14,7 +14,7 @@ with the default (full rates plus the anchor) and with plain settings (full rate
 refit against before it (higher = more stable), plus the mean movement of the means. `--refit-edit N` recolours the
 Gaussians near the scene centre, refits the source to the 9 edited renders and reports how far the edit landed and
 how much held-out pixels outside the edit drifted. `--load-ply` runs these on a saved fit instead of fitting.
-Results go to benchmarks/results/fit.md (by hand: the machine is shared, so timings need context).
+Record results in benchmarks/RESULTS.md by hand, with the machine and its load.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ views a fit can batch. The scene is a random ball of Gaussians whose scales shri
 coverage is similar at every count; cameras sit on a ring of radius 3 looking at the origin.
 
 Usage: python benchmarks/render_cpu.py [--counts 1000 5000 20000] [--sizes 64 128 256] [--views 1]
-       [--repeats 3] [--out benchmarks/results/render.md]
+       [--repeats 3] [--out /tmp/render_table.md]
 """
 
 from __future__ import annotations

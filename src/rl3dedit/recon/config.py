@@ -68,7 +68,7 @@ class ReconConfig(BaseModel):
     # Refit (warm start on edited views).
     refit_geometry_lr_scale: float = Field(1.0, gt=0.0, le=1.0)
     """Factor on the means, scales and quats learning rates during a refit (1: the paper's default schedules; 0.1
-    made edits land less well without reducing drift, benchmarks/results/fit.md)."""
+    made edits land less well without reducing drift, benchmarks/RESULTS.md)."""
     refit_anchor_weight: float = Field(1.0, ge=0.0)
     """Weight of the mean squared deviation of the geometry (means / extent, log-scales, quats) from the source."""
     refit_densify: bool = False

@@ -11,7 +11,7 @@ and rates. To keep regions the edit did not touch stable:
   compromise between source and edit);
 - `refit_geometry_lr_scale` can slow geometry further; its default is 1 because 0.1 made edits land less well
   without reducing drift on held-out views.
-Measured (stone_horse, 64 px, 300 steps; benchmarks/results/fit.md): a refit to the scene's own renders keeps
+Measured (stone_horse, 64 px, 300 steps; benchmarks/RESULTS.md): a refit to the scene's own renders keeps
 held-out views at 44-48 dB PSNR of their source renders; after a consistent recolouring edit, held-out pixels
 outside the edit move by 0.008-0.009 on average (0-1 scale) for anchor weights 0-1000, while a stronger anchor lands
 the edit less well: the weight trades stability against edit fidelity.

@@ -5,7 +5,7 @@ Design (reference/gaussian_splatting.md sections 5.1-5.2, gsplat's tile rasteriz
 2. Tile intersection: each visible Gaussian is paired with the 8x8 tiles its 3-sigma bounding box touches,
    and pairs are sorted by (view, tile, depth), as gsplat's `isect_tiles`. A pixel therefore sees exactly the
    Gaussians of its tile, in depth order. gsplat uses 16x16 tiles; 8x8 halves the wasted (pixel, Gaussian)
-   work on CPU for small splats (measured 1.2-2x faster, benchmarks/results/render.md). The only visible
+   work on CPU for small splats (measured 1.2-2x faster, benchmarks/RESULTS.md). The only visible
    difference: a pixel outside a Gaussian's 3-sigma box but inside a shared tile can receive that Gaussian's
    faint tail (alpha < 0.011 o), and tiles decide which such pixels do, in gsplat as here.
 3. Compositing, vectorised over tiles: tiles are grouped by their pair count into chunks, each chunk becomes

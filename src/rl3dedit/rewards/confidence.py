@@ -18,7 +18,7 @@ Transforms (the paper says only "average confidence"):
   sharpening already-good regions. It lies on the same [0, 1] scale as r_T and r_a.
 - `log`: log c in [0, inf); compresses but does not bound (mean ~3.7 for c ~ 40).
 
-Measured (`benchmarks/reward_scales.py`, `benchmarks/results/rewards.md`) on confidence maps shaped like real VGGT
+Measured (`benchmarks/reward_scales.py`, `benchmarks/RESULTS.md`) on confidence maps shaped like real VGGT
 output (reliable pixels 1 + lognormal with mean ~39, capped at 260; a fraction f collapsed to c in [1, 1.5]):
 
     f                 0.0     0.3     0.5     0.9    swing   +5% pixels at c=260 (f=0.3)
