@@ -62,9 +62,8 @@ def test_one_tiny_case_end_to_end_and_resume(tmp_path: Path):
     assert refused.exit_code != 0 and "--resume" in refused.output
 
 
-@pytest.mark.slow
 def test_tiny_benchmark_with_the_tiny_preset(tmp_path: Path):
-    """The documented smoke command: every tiny case with the full tiny preset (minutes on a shared 2-core CPU)."""
+    """The documented smoke command: every tiny case with the full tiny preset."""
     out = tmp_path / "eval"
     result = runner.invoke(app, ["eval", "--cases", str(TINY_CASES), "--preset", "tiny", "--out", str(out)])
     assert result.exit_code == 0, result.output

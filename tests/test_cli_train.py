@@ -1,4 +1,4 @@
-"""`rl3dedit train`: a tiny run through the CLI, the refusal to overwrite a run, the done-when timings (slow)."""
+"""`rl3dedit train`: tiny runs through the CLI (one and two processes), the refusal to overwrite a run."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 import torch
 import yaml
 from typer.testing import CliRunner
@@ -57,16 +55,16 @@ def test_paper_preset_without_weights_fails_fast(tmp_path):
     assert "FLUX.1-Kontext" in " ".join(result.output.split())
 
 
-@pytest.mark.slow
-def test_tiny_preset_four_updates_under_three_minutes(tmp_path):
-    start = time.perf_counter()
-    result = runner.invoke(app, ["train", "--config", "configs/tiny.yaml", "--out", str(tmp_path / "run"),
+def test_packaged_tiny_preset_trains_four_updates(tmp_path):
+    """The issue's done-when run (`train --config configs/tiny.yaml --max-steps 4`); its time is in benchmarks/."""
+    repo_config = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+    result = runner.invoke(app, ["train", "--config", str(repo_config), "--out", str(tmp_path / "run"),
                                  "--max-steps", "4"])
     assert result.exit_code == 0, result.output
-    assert time.perf_counter() - start < 180
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 4
+    assert (tmp_path / "run" / "export" / "lora" / "pytorch_lora_weights.safetensors").is_file()
 
 
-@pytest.mark.slow
 def test_two_process_accelerate_launch_on_cpu(tmp_path):
     """2 processes x 2 members equal 1 process with member chunks of 2 (rewards gathered, gradients averaged)."""
     from safetensors.torch import load_file
