@@ -32,6 +32,7 @@ video { width: 512px; }
 figure { margin: 0.5em 0 1em; }
 figcaption { font-size: 0.9em; color: #555; }
 pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
+.wide { overflow-x: auto; }
 #js-errors:empty { display: none; }
 #js-errors { color: #b00; }
 """
@@ -100,7 +101,7 @@ def _metric_table(groups: dict[str, GroupSummary]) -> str:
         cells = "".join(f"<td>{html.escape(format_metric(s, group.metrics[s.key], ok))}</td>" for s in METRICS)
         label = html.escape(SPLIT_TITLES.get(name, name))
         rows.append(f"<tr><td>{label}</td>{cells}<td>{ok}/{group.num_cases}</td></tr>")
-    return f"<table><tr><th>split</th>{head}<th>cases ok</th></tr>{''.join(rows)}</table>"
+    return f"<div class=\"wide\"><table><tr><th>split</th>{head}<th>cases ok</th></tr>{''.join(rows)}</table></div>"
 
 
 def _case_metrics(result: CaseResult) -> str:
