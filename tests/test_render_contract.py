@@ -169,3 +169,19 @@ def test_bad_inputs_get_clear_errors() -> None:
         rasterize(*args[:1], torch.ones(2, 4), *args[2:])
     with pytest.raises(ValueError, match="colors has shape"):
         rasterize(*args[:4], torch.ones(1, 3), *args[5:], sh_degree=0)
+
+
+def test_render_images_is_clamped_gradient_free_and_chunk_invariant() -> None:
+    from rl3dedit.render import render_images
+    from rl3dedit.scene import make_synthetic_scene
+    from rl3dedit.views import orbit_cameras
+
+    scene = make_synthetic_scene(300, seed=1)
+    scene.sh_dc.requires_grad_(True)
+    cameras = orbit_cameras(5, center=(0.0, 0.0, 0.3), radius=2.7, elevation_deg=30.0, width=24, height=16, fov_deg=50.0)
+    whole = render_images(scene, cameras, (1.0, 1.0, 1.0))
+    assert whole.shape == (5, 3, 16, 24) and not whole.requires_grad
+    assert whole.min() >= 0 and whole.max() <= 1
+    reference = render(scene, cameras, mode="RGB", background=(1.0, 1.0, 1.0)).rgb.detach().clamp(0, 1)
+    torch.testing.assert_close(whole, reference)
+    torch.testing.assert_close(render_images(scene, cameras, (1.0, 1.0, 1.0), chunk_size=2), whole)

@@ -23,6 +23,7 @@ import torch
 from rl3dedit.config import RunConfig, dump_config, resolve_device
 from rl3dedit.files import write_json
 from rl3dedit.pipeline.outputs import atomic_run_dir
+from rl3dedit.render import render_images
 from rl3dedit.scene import Cameras, GaussianScene
 
 logger = logging.getLogger(__name__)
@@ -162,13 +163,6 @@ def write_video(frames: torch.Tensor, path: Path, fps: int = 12) -> None:
             writer.append_data(frame)
 
 
-def _render_rgb(scene: GaussianScene, cameras: Cameras, background: tuple[float, float, float]) -> torch.Tensor:
-    from rl3dedit.render import render
-
-    with torch.no_grad():
-        return render(scene, cameras, mode="RGB", background=background).rgb.clamp(0, 1)
-
-
 def run_edit(
     config: RunConfig,
     *,
@@ -214,7 +208,7 @@ def run_edit(
             width, height = view_render_size(all_cameras, vc.view_size, 16 if vc.layout == "aligned" else 2)
             view_cameras = all_cameras[view_indices].rescaled(width, height)
         with clock.stage("render"):
-            source_views = _render_rgb(source_scene, view_cameras, background)
+            source_views = render_images(source_scene, view_cameras, background)
         with clock.stage("edit"):
             editor = KontextGridEditor(
                 pipe, rows=vc.rows, cols=vc.cols, layout=vc.layout,
@@ -247,7 +241,7 @@ def run_edit(
             if len(path) > turntable_frames:
                 path = path[torch.linspace(0, len(path) - 1, turntable_frames).round().long().tolist()]
             path = path.rescaled(*view_render_size(path, vc.view_size, 2)).to(device)
-            frames = torch.cat([_render_rgb(source_scene, path, background), _render_rgb(edited_scene, path, background)], dim=3)
+            frames = torch.cat([render_images(source_scene, path, background), render_images(edited_scene, path, background)], dim=3)
         with clock.stage("write"):
             views_dir = tmp / "views"
             views_dir.mkdir()

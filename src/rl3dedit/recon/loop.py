@@ -21,7 +21,7 @@ from rl3dedit.recon.config import ReconConfig
 from rl3dedit.recon.densify import Densifier
 from rl3dedit.recon.metrics import photometric_loss, psnr, ssim
 from rl3dedit.recon.optim import Splats, means_lr, set_lr
-from rl3dedit.render import render
+from rl3dedit.render import render, render_images
 from rl3dedit.scene import Cameras, GaussianScene
 
 logger = logging.getLogger(__name__)
@@ -94,17 +94,6 @@ class LoopSettings:
     history: list[FitStep] = field(default_factory=list)
 
 
-@torch.no_grad()
-def render_views(scene: GaussianScene, cameras: Cameras, background: Tensor, sh_degree: int | None = None) -> Tensor:
-    """(V, 3, H, W) renders in [0, 1] of `cameras`, EVAL_CHUNK views per call."""
-    chunks = [
-        render(scene, cameras[list(range(start, min(start + EVAL_CHUNK, len(cameras))))], mode="RGB",
-               background=background, sh_degree=sh_degree).rgb.clamp(0, 1)
-        for start in range(0, len(cameras), EVAL_CHUNK)
-    ]
-    return torch.cat(chunks)
-
-
 @dataclass
 class ImageScores:
     """Mean PSNR (dB) and SSIM over a set of views."""
@@ -115,7 +104,7 @@ class ImageScores:
 
 def score_views(scene: GaussianScene, views: Views, background: Tensor) -> ImageScores:
     """PSNR and SSIM of the scene's renders against `views.images` (SSIM needs views of at least 11 px)."""
-    pred = render_views(scene, views.cameras, background)
+    pred = render_images(scene, views.cameras, background, chunk_size=EVAL_CHUNK)
     return ImageScores(psnr=float(psnr(pred, views.images)), ssim=float(ssim(pred, views.images)))
 
 

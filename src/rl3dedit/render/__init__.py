@@ -4,6 +4,6 @@
 is gsplat's `rasterization()` contract on plain tensors (channels-last output).
 """
 
-from rl3dedit.render._contract import RenderMode, RenderOutput, rasterize, render
+from rl3dedit.render._contract import RenderMode, RenderOutput, rasterize, render, render_images
 
-__all__ = ["render", "rasterize", "RenderOutput", "RenderMode"]
+__all__ = ["render", "render_images", "rasterize", "RenderOutput", "RenderMode"]

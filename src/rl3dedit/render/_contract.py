@@ -224,3 +224,23 @@ def render(
     depth = chw[:, -1:] if mode.endswith("ED") else None
     backend_used = meta.pop("backend")
     return RenderOutput(rgb=rgb, depth=depth, alpha=alphas.permute(0, 3, 1, 2), backend=backend_used, meta=meta)
+
+
+@torch.no_grad()
+def render_images(
+    scene: GaussianScene,
+    cameras: Cameras,
+    background: tuple[float, float, float] | Tensor | None = None,
+    *,
+    sh_degree: int | None = None,
+    chunk_size: int | None = None,
+) -> Tensor:
+    """(V, 3, H, W) images in [0, 1] for viewing, saving or scoring: `render` in "RGB" mode without gradients,
+    clamped, `chunk_size` views per rasterizer call (all at once when None) to bound memory."""
+    step = len(cameras) if chunk_size is None else chunk_size
+    chunks = [
+        render(scene, cameras[list(range(start, min(start + step, len(cameras))))], mode="RGB",
+               background=background, sh_degree=sh_degree).rgb.clamp(0, 1)
+        for start in range(0, len(cameras), step)
+    ]
+    return torch.cat(chunks)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from rl3dedit.files import atomic_dir, atomic_path
+from rl3dedit.render import render_images
 from rl3dedit.rl.data import Manifest, SampleSpec, SceneEntry, sample_specs
 from rl3dedit.rl.seeding import derive_seed
 from rl3dedit.scene import Cameras, GaussianScene
@@ -139,13 +140,6 @@ def resolve_view_sets(entry: SceneEntry, cameras: Cameras, num_views: int) -> li
     return sets
 
 
-def _render_views(scene: GaussianScene, cameras: Cameras, background: tuple[float, ...]) -> torch.Tensor:
-    from rl3dedit.render import render
-
-    with torch.no_grad():
-        return render(scene, cameras, mode="RGB", background=background).rgb.clamp(0, 1).float().cpu()
-
-
 def prepare_dataset(config: RunConfig, manifest: Manifest, out_dir: str | Path, *, editor=None,
                     device: torch.device | str = "cpu", progress: ProgressCallback | None = None) -> PrepareReport:
     """Prepare every sample of `manifest` into `out_dir` (resumable; see the module docstring).
@@ -206,7 +200,7 @@ def _render_view_sets(entry: SceneEntry, manifest: Manifest, config: RunConfig, 
         if set_id in prepared:
             continue
         view_cameras = cameras[indices].rescaled(width, height)
-        views = _render_views(scene, view_cameras, tuple(config.render.background))
+        views = render_images(scene, view_cameras, tuple(config.render.background)).float().cpu()
 
         def write_set(tmp: Path, views=views, view_cameras=view_cameras, indices=indices) -> None:
             for v, image in enumerate(views):

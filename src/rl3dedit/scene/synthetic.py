@@ -105,15 +105,14 @@ def make_synthetic_capture(
         Gaussian centres with their colours (an SfM-like seed); no render path (use `views.turntable_path`).
     """
     # render and views depend on scene: import them at call time so scene stays importable on its own.
-    from rl3dedit.render import render
+    from rl3dedit.render import render_images
     from rl3dedit.views import orbit_cameras
 
     scene = make_synthetic_scene(num_gaussians=num_gaussians, seed=seed)
     cameras = orbit_cameras(
         num_views, center=SYNTHETIC_TARGET, radius=2.7, elevation_deg=30.0, width=size, height=size, fov_deg=50.0
     )
-    with torch.no_grad():
-        images = render(scene, cameras, mode="RGB", background=background).rgb.clamp(0, 1).float()
+    images = render_images(scene, cameras, background).float()
     generator = torch.Generator().manual_seed(seed + 1)
     picks = torch.randperm(scene.num_gaussians, generator=generator)[: min(400, scene.num_gaussians)]
     colors = (0.5 + SH_C0 * scene.sh_dc[picks]).clamp(0, 1)
