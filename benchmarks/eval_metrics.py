@@ -25,7 +25,8 @@ import torch
 
 def _arc(num_views: int, size: int):
     from rl3dedit.render import render
-    from rl3dedit.scene import SYNTHETIC_TARGET, Cameras, intrinsics_from_fov, look_at_viewmats, make_synthetic_scene
+    from rl3dedit.scene import Cameras, intrinsics_from_fov, look_at_viewmats
+    from rl3dedit.synthetic import SYNTHETIC_TARGET, make_synthetic_scene
 
     angles = torch.linspace(0.0, 0.15 * (num_views - 1), num_views)
     elevation = math.radians(30)

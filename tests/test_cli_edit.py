@@ -5,6 +5,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from provenance_check import assert_records_versions
 from rl3dedit.cli.main import app
 
 runner = CliRunner()
@@ -17,7 +18,8 @@ def test_edit_needs_inputs(tmp_path: Path):
 
 
 def test_paper_preset_without_weights_fails_clearly(tmp_path: Path):
-    from rl3dedit.scene import make_synthetic_capture, write_cameras_json, write_ply
+    from rl3dedit.scene import write_cameras_json, write_ply
+    from rl3dedit.synthetic import make_synthetic_capture
 
     scene, capture = make_synthetic_capture(num_views=9, size=32, seed=0)
     write_ply(scene, tmp_path / "scene.ply")
@@ -39,4 +41,5 @@ def test_demo_runs_and_says_tiny_is_not_quality(tmp_path: Path):
     assert "does not edit meaningfully" in result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["instruction"] == "make the red object blue"
+    assert_records_versions(metrics["provenance"])
     assert (out / "turntable.mp4").is_file()

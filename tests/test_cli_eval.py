@@ -9,6 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from provenance_check import assert_records_versions
 from rl3dedit.cli.main import app
 
 runner = CliRunner()
@@ -17,6 +18,7 @@ TINY_CASES = Path(str(importlib.resources.files("rl3dedit") / "configs" / "eval"
 
 def _check_run(out: Path, tmp_path: Path, case_ids: list[str], *, vggt: bool) -> dict:
     results = json.loads((out / "results.json").read_text())
+    assert_records_versions(results["provenance"])
     assert [case["case_id"] for case in results["cases"]] == case_ids
     assert all(case["status"] == "ok" for case in results["cases"]), results["cases"]
     first = results["cases"][0]

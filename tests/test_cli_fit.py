@@ -7,9 +7,11 @@ import numpy as np
 from plyfile import PlyData, PlyElement
 from typer.testing import CliRunner
 
+from provenance_check import assert_records_versions
 from rl3dedit.cli.main import app
 from rl3dedit.pipeline import RUN_MARKER
-from rl3dedit.scene import make_synthetic_capture, read_cameras_json, read_ply, viewmats_to_opengl_c2w
+from rl3dedit.scene import read_cameras_json, read_ply, viewmats_to_opengl_c2w
+from rl3dedit.synthetic import make_synthetic_capture
 from rl3dedit.views import save_image
 
 runner = CliRunner()
@@ -45,6 +47,7 @@ def test_fit_writes_scene_cameras_and_metrics(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [RUN_MARKER, "cameras.json", "config.yaml", "metrics.json", "scene.ply"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["iters"] == 4 and metrics["num_holdout_views"] == 2 and metrics["num_train_views"] == 8
+    assert_records_versions(metrics["provenance"])
     assert 0 < metrics["holdout_psnr"] < 100 and "wall_time_s" in metrics
     assert metrics["history"][0]["iteration"] == 0 and metrics["history"][0]["loss"] is None
     assert read_ply(out / "scene.ply").num_gaussians == metrics["num_gaussians"]

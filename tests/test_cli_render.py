@@ -6,7 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rl3dedit.cli.main import app
-from rl3dedit.scene import make_synthetic_scene, write_cameras_json, write_ply
+from rl3dedit.scene import write_cameras_json, write_ply
+from rl3dedit.synthetic import make_synthetic_scene
 from rl3dedit.views import load_image, orbit_cameras
 
 runner = CliRunner()

@@ -12,6 +12,7 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
+from provenance_check import assert_records_versions
 from rl3dedit.cli.main import app
 from rl3dedit.config import load_config
 
@@ -38,7 +39,9 @@ def test_train_cli_runs_and_refuses_to_overwrite(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "export" / "lora" / "pytorch_lora_weights.safetensors").is_file()
-    assert (tmp_path / "run" / "checkpoints" / "update-000001" / "state.json").is_file()
+    state = json.loads((tmp_path / "run" / "checkpoints" / "update-000001" / "state.json").read_text())
+    assert_records_versions(state["provenance"])
+    assert_records_versions(json.loads((tmp_path / "run" / "run.json").read_text())["provenance"])
     again = runner.invoke(app, args)
     assert again.exit_code != 0 and "--resume" in " ".join(again.output.split())
 

@@ -72,9 +72,14 @@ def test_save_load_lora_round_trip(editor, image, tmp_path):
     fresh = KontextGridEditor(build_tiny_pipeline(0), max_sequence_length=16)
     fresh.load_lora(folder)
     assert fresh.trainable_parameters()
-    assert torch.equal(_rollout(fresh, image).images, expected)
+    saved = {n: p.detach() for n, p in editor.pipe.transformer.named_parameters() if "lora_" in n}
+    restored = {n: p.detach() for n, p in fresh.pipe.transformer.named_parameters() if "lora_" in n}
+    assert saved.keys() == restored.keys() and all(torch.equal(saved[n], restored[n]) for n in saved)
+    # Same weights, other tensor addresses: CPU kernels may sum in another order (see the pipeline round-trip test).
+    torch.testing.assert_close(_rollout(fresh, image).images, expected, rtol=0, atol=1e-5)
     via_config = load_pipeline(EditorConfig(model="tiny", lora=str(folder)), "cpu")
-    assert torch.equal(_rollout(KontextGridEditor(via_config, max_sequence_length=16), image).images, expected)
+    torch.testing.assert_close(_rollout(KontextGridEditor(via_config, max_sequence_length=16), image).images, expected,
+                               rtol=0, atol=1e-5)
 
 
 def test_merged_transformer_round_trip_through_load_pipeline(editor, image, tmp_path):

@@ -9,7 +9,8 @@ import torch
 from rl3dedit.eval.photometric import ph_loss_rendered_depth, ph_loss_vggt
 from rl3dedit.geometry.vggt import VGGTOutput, extri_intri_to_pose_encoding
 from rl3dedit.render import render
-from rl3dedit.scene import SYNTHETIC_TARGET, Cameras, intrinsics_from_fov, look_at_viewmats, make_synthetic_scene
+from rl3dedit.scene import Cameras, intrinsics_from_fov, look_at_viewmats
+from rl3dedit.synthetic import SYNTHETIC_TARGET, make_synthetic_scene
 
 SIZE = 56
 

@@ -117,7 +117,8 @@ def test_run_scores_records_failures_and_resumes(tmp_path, cases, config):
 
 
 def test_other_method_outputs_are_scored(tmp_path, cases, config):
-    from rl3dedit.scene import make_synthetic_capture, write_ply
+    from rl3dedit.scene import write_ply
+    from rl3dedit.synthetic import make_synthetic_capture
     from rl3dedit.views import save_image
 
     # Method A: an edited .ply for "recolor"; nothing for "broken" (recorded as an error).

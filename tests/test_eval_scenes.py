@@ -48,7 +48,7 @@ def test_missing_capture_names_the_data_root(tmp_path):
 def test_capture_base_fit_is_cached(tmp_path, monkeypatch):
     import rl3dedit.recon
     import rl3dedit.scene
-    from rl3dedit.scene import make_synthetic_capture, make_synthetic_scene
+    from rl3dedit.synthetic import make_synthetic_capture, make_synthetic_scene
 
     _, capture = make_synthetic_capture(num_views=10, size=32, seed=0)
     fits = []

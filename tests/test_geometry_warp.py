@@ -72,7 +72,8 @@ def test_shuffled_and_corrupted_views_score_worse():
 def test_rendered_3dgs_views_with_rendered_depth_give_small_loss():
     """Renders of one Gaussian scene (RGB + expected depth) are consistent; shuffled renders are not."""
     from rl3dedit.render import render
-    from rl3dedit.scene import SYNTHETIC_TARGET, Cameras, intrinsics_from_fov, look_at_viewmats, make_synthetic_scene
+    from rl3dedit.scene import Cameras, intrinsics_from_fov, look_at_viewmats
+    from rl3dedit.synthetic import SYNTHETIC_TARGET, make_synthetic_scene
 
     angles = torch.deg2rad(torch.arange(4) * 10.0)
     target = torch.tensor(SYNTHETIC_TARGET)

@@ -8,7 +8,8 @@ import torch
 
 from rl3dedit.config import load_config
 from rl3dedit.pipeline import RUN_MARKER, run_edit
-from rl3dedit.scene import make_synthetic_capture, read_ply
+from rl3dedit.scene import read_ply
+from rl3dedit.synthetic import make_synthetic_capture
 
 EXPECTED_FILES = [
     "edited.ply", "grid_source.png", "grid_edited.png", "before_after.png", "turntable.mp4", "metrics.json",

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from rl3dedit.recon import FitResult, ReconConfig, fit, holdout_split
-from rl3dedit.scene import Capture, make_synthetic_capture
+from rl3dedit.scene import Capture
+from rl3dedit.synthetic import make_synthetic_capture
 
 # Fast rates for a few dozen CPU steps (gsplat's defaults are tuned for 30k GPU steps).
 FAST = dict(lr_sh0=0.02, lr_opacities=0.1, lr_means=1e-3, lr_scales=0.02, eval_every=10)

@@ -10,7 +10,7 @@ from rl3dedit.recon.densify import NoDensifier
 from rl3dedit.recon.loop import Anchor, LoopSettings, Views, optimise
 from rl3dedit.recon.optim import learning_rates, make_splats, select_rows
 from rl3dedit.render import render
-from rl3dedit.scene import make_synthetic_scene
+from rl3dedit.synthetic import make_synthetic_scene
 from rl3dedit.views import orbit_cameras
 
 

@@ -5,7 +5,7 @@ import torch
 
 from rl3dedit.recon import ReconConfig
 from rl3dedit.recon.optim import append_rows, learning_rates, make_splats, means_lr, select_rows
-from rl3dedit.scene import make_synthetic_scene
+from rl3dedit.synthetic import make_synthetic_scene
 
 
 def _stepped_splats(n: int = 60):

@@ -5,7 +5,8 @@ import torch
 
 from rl3dedit.recon import ReconConfig, psnr, refit
 from rl3dedit.render import render
-from rl3dedit.scene import Capture, GaussianScene, make_synthetic_scene, rgb_to_sh_dc
+from rl3dedit.scene import Capture, GaussianScene, rgb_to_sh_dc
+from rl3dedit.synthetic import make_synthetic_scene
 from rl3dedit.views import orbit_cameras
 
 BACKGROUND = (1.0, 1.0, 1.0)

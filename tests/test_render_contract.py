@@ -173,7 +173,7 @@ def test_bad_inputs_get_clear_errors() -> None:
 
 def test_render_images_is_clamped_gradient_free_and_chunk_invariant() -> None:
     from rl3dedit.render import render_images
-    from rl3dedit.scene import make_synthetic_scene
+    from rl3dedit.synthetic import make_synthetic_scene
     from rl3dedit.views import orbit_cameras
 
     scene = make_synthetic_scene(300, seed=1)

@@ -56,7 +56,7 @@ def _brute_force(means2d, conics, opacities, colors, depths, width, height):
     d = pix - means2d[order][None]
     a, b, c = conics[order].unbind(-1)
     sigma = 0.5 * (a * d[..., 0] ** 2 + c * d[..., 1] ** 2) + b * d[..., 0] * d[..., 1]
-    alpha = (opacities[order] * torch.exp(-sigma)).clamp_max(0.99)
+    alpha = (opacities[order] * torch.exp(-sigma)).clamp_max(_torch_backend.ALPHA_MAX)
     alpha = torch.where(alpha >= 1 / 255, alpha, torch.zeros_like(alpha))
     out = torch.zeros(pix.shape[0], colors.shape[-1], dtype=means2d.dtype)
     trans = torch.ones(pix.shape[0], dtype=means2d.dtype)
@@ -108,7 +108,7 @@ def test_transmittance_stops_before_the_gaussian_that_would_end_it() -> None:
 def _gradcheck_inputs() -> tuple[torch.Tensor, ...]:
     """Three large, semi-transparent Gaussians at distinct depths covering an 8x8 image (one tile).
 
-    Placed away from every non-differentiable threshold: alpha stays in (1/255, 0.99) at every pixel, T stays
+    Placed away from every non-differentiable threshold: alpha stays in (1/255, 0.999) at every pixel, T stays
     far above 1e-4, the depth order and the tile assignment do not change under small perturbations.
     """
     gen = torch.Generator().manual_seed(0)
@@ -154,7 +154,7 @@ def _dense_reference(proj, opacities: torch.Tensor, colors: torch.Tensor, width:
     d = pix - proj.means2d[0][order][None]
     a, b, c = proj.conics[0][order].unbind(-1)
     sigma = 0.5 * (a * d[..., 0] ** 2 + c * d[..., 1] ** 2) + b * d[..., 0] * d[..., 1]
-    alpha = (opacities[order] * torch.exp(-sigma)).clamp_max(0.99)
+    alpha = (opacities[order] * torch.exp(-sigma)).clamp_max(_torch_backend.ALPHA_MAX)
     alpha = alpha * (alpha >= 1 / 255).to(alpha.dtype)
     log_t = torch.cumsum(torch.log1p(-alpha), dim=-1)
     alpha = alpha * (log_t > math.log(1e-4)).to(alpha.dtype).detach()
@@ -168,15 +168,15 @@ def test_backward_with_clamped_and_stopped_pixels_matches_autograd_reference() -
     gen = torch.Generator().manual_seed(5)
     n, size = 8, 16
     # Large Gaussians covering the whole image (tile culling is a no-op), opacities 0.7-0.999 and one at 0.99999:
-    # 17 pixel alphas hit the 0.99 clamp and 90 pixels stop early, so the hand-written compositing backward
-    # is checked on every rule (no value lies within 2e-5 of a threshold).
+    # 3 pixel alphas hit the 0.999 clamp and 90 pixels stop early, so the hand-written compositing backward
+    # is checked on every rule (no value lies within 1e-5 of a threshold).
     means = torch.cat([torch.randn(n, 2, generator=gen, dtype=torch.float64) * 0.2,
                        torch.linspace(2.0, 4.0, n, dtype=torch.float64)[:, None]], dim=-1)
     quats = torch.randn(n, 4, generator=gen, dtype=torch.float64)
     scales = torch.rand(n, 3, generator=gen, dtype=torch.float64) * 0.5 + 1.0
     opacities = torch.rand(n, generator=gen, dtype=torch.float64) * 0.3 + 0.699
     colors = torch.rand(n, 3, generator=gen, dtype=torch.float64)
-    opacities[3], scales[3] = 0.99999, 3.0  # clamped at 0.99 over much of the image
+    opacities[3], scales[3] = 0.99999, 3.0  # clamped at 0.999 near its centre
     viewmats, Ks = _camera(16.0, 8.0, 8.0)
     weights = torch.rand(size, size, 3, generator=gen, dtype=torch.float64)
     grads = []

@@ -7,7 +7,8 @@ import torch
 
 from rl3dedit.render import render
 from rl3dedit.rewards import SfMReward
-from rl3dedit.scene import SYNTHETIC_TARGET, Cameras, intrinsics_from_fov, look_at_viewmats, make_synthetic_scene
+from rl3dedit.scene import Cameras, intrinsics_from_fov, look_at_viewmats
+from rl3dedit.synthetic import SYNTHETIC_TARGET, make_synthetic_scene
 
 SIZE = 96
 

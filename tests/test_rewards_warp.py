@@ -8,7 +8,8 @@ import torch
 from rl3dedit.geometry import VGGTOutput, build_tiny_vggt, mat_to_quat_xyzw
 from rl3dedit.render import render
 from rl3dedit.rewards import WarpReward, crop_preprocessed_intrinsics
-from rl3dedit.scene import SYNTHETIC_TARGET, Cameras, intrinsics_from_fov, look_at_viewmats, make_synthetic_scene
+from rl3dedit.scene import Cameras, intrinsics_from_fov, look_at_viewmats
+from rl3dedit.synthetic import SYNTHETIC_TARGET, make_synthetic_scene
 
 SIZE = 56
 SCALE = 0.4  # the stand-in reports poses and depth in units 0.4 times the scene's, like an up-to-scale VGGT

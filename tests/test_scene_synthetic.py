@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rl3dedit.scene import SYNTHETIC_TARGET, make_synthetic_capture, make_synthetic_scene
+from rl3dedit.synthetic import SYNTHETIC_TARGET, make_synthetic_capture, make_synthetic_scene
 
 
 def test_scene_is_deterministic_and_sized():

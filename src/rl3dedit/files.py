@@ -1,16 +1,66 @@
 """Reading input files with errors that name them, and writing output files: atomically (a temporary sibling renamed into place, so no reader ever sees a partial file or
-folder that looks whole) and, for JSON, strictly (non-finite floats become null). Every package writes through here."""
+folder that looks whole) and, for JSON, strictly (non-finite floats become null). Every package writes through here.
+
+Output folders are protected three ways: a folder rl3dedit did not write is never replaced or written into
+(`claimed_dir`, `pipeline.atomic_run_dir`); a lock on the destination keeps two runs from writing one folder at once
+(`destination_lock`); and the final rename of `atomic_dir` refuses when the destination changed during the run,
+keeping the new result beside it. Staging folders left by killed runs are removed by the next run on the same
+destination. New files and folders get the modes the user's umask asks for (not mkstemp's 0600 / mkdtemp's 0700).
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from rl3dedit.errors import OutputExistsError
+
+try:  # POSIX advisory locks; without them (Windows) runs are not protected from each other
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+OWNER_MARKER = ".rl3dedit-run"
+"""File inside every folder rl3dedit writes as a whole; only folders holding it may be replaced or reused."""
+STAGING_MARKER = ".rl3dedit-staging"
+"""File inside a staging (or moved-aside) folder while it is ours; removed before the folder is renamed into place."""
+
+_held_locks: dict[Path, int] = {}
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows (os.umask can only be read by setting it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def default_mode(*, folder: bool) -> int:
+    """The mode open()/mkdir() would give a new file or folder under the current umask."""
+    return (0o777 if folder else 0o666) & ~_umask()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of `path` without following a final symlink, or None when nothing is there."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 @contextmanager
@@ -21,7 +71,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs should be as readable as a normally created file
+    os.chmod(tmp, default_mode(folder=False))
     try:
         yield tmp
         os.replace(tmp, path)
@@ -30,27 +80,176 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_dir(folder: str | Path) -> Iterator[Path]:
+def destination_lock(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on writing `folder` (a `.NAME.lock` file beside it) for the block.
+
+    A second holder, in this or another process, is refused at once with `OutputExistsError` rather than waiting
+    (two runs writing one --out is a mistake to report, not to serialise). Nested use in one process is allowed.
+    The lock file is removed on release; a holder that finds its lock file replaced treats that as contention.
+    """
+    folder = Path(folder).absolute()
+    if fcntl is None or folder in _held_locks:
+        _held_locks[folder] = _held_locks.get(folder, 0) + 1
+        try:
+            yield
+        finally:
+            _held_locks[folder] -= 1
+            if not _held_locks[folder]:
+                del _held_locks[folder]
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = folder.parent / f".{folder.name}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, default_mode(folder=False))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _identity(lock) != (os.fstat(fd).st_dev, os.fstat(fd).st_ino):
+                raise BlockingIOError  # another holder removed and re-created the file after we opened it
+        except BlockingIOError:
+            raise OutputExistsError(
+                f"{folder}: another rl3dedit run is writing to this folder right now; wait for it to finish or "
+                "choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _held_locks[folder] = 1
+        try:
+            yield
+        finally:
+            del _held_locks[folder]
+            lock.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def clean_stale_staging(folder: str | Path) -> list[Path]:
+    """Remove the staging folders an interrupted run (kill -9, power loss) left beside `folder`; call with the
+    destination lock held, so no live run owns them. Only hidden `.NAME.tmp-*` / `.NAME.old-*` folders holding our
+    staging marker are touched. When the kill fell between moving the old result aside and renaming the new one
+    in, the old result is put back first. Returns the removed folders."""
+    folder = Path(folder)
+    removed = []
+    if not folder.parent.is_dir():
+        return removed
+    for pattern in (f".{folder.name}.old-*", f".{folder.name}.tmp-*"):
+        for stale in sorted(folder.parent.glob(pattern)):
+            if not stale.is_dir() or stale.is_symlink() or not (stale / STAGING_MARKER).is_file():
+                continue
+            if pattern.endswith("old-*") and (stale / folder.name).is_dir() and _identity(folder) is None:
+                os.rename(stale / folder.name, folder)
+            shutil.rmtree(stale, ignore_errors=True)
+            removed.append(stale)
+    return removed
+
+
+def _staging_dir(folder: Path, kind: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=f".{folder.name}.{kind}-", dir=folder.parent))
+    os.chmod(path, default_mode(folder=True))
+    (path / STAGING_MARKER).write_text(f"{os.getpid()}\n")
+    return path
+
+
+def _keep_beside(tmp: Path, folder: Path) -> Path:
+    """Rename a finished staging folder to a visible, unused `NAME.new-TIMESTAMP[-k]` sibling and return it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for k in range(1000):
+        kept = folder.parent / (f"{folder.name}.new-{stamp}" + (f"-{k}" if k else ""))
+        if _identity(kept) is None:
+            try:
+                os.rename(tmp, kept)
+                return kept
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+    raise OutputExistsError(f"{folder}: could not find a free name beside it for the new result")
+
+
+def _refuse_changed(tmp: Path, folder: Path, why: str) -> None:
+    kept = _keep_beside(tmp, folder)
+    raise OutputExistsError(f"{folder} {why} while this run was writing it; it was left untouched and the new "
+                            f"result is in {kept}")
+
+
+@contextmanager
+def atomic_dir(folder: str | Path, *, replaceable: Callable[[Path], bool] | None = None) -> Iterator[Path]:
     """Yield a temporary sibling folder that replaces `folder` (and anything there) only when the block succeeds.
 
-    The old folder is moved aside before the new one is renamed in, so a crash in between leaves either the old or
-    the new folder under the final name, never a mixture. Callers that must not replace foreign folders check first
-    (see `rl3dedit.pipeline.atomic_run_dir`).
+    The destination is locked for the block (`destination_lock`) and stale staging folders of earlier killed runs
+    are removed first. At the end the destination is checked again: if something was created, replaced or removed
+    there during the block, or `replaceable(folder)` no longer holds, nothing is replaced and the new result is kept
+    beside it under a visible name given in the raised `OutputExistsError`. Otherwise the old folder is moved aside
+    and the new one renamed in, so a crash in between leaves either the old or the new folder under the final name
+    (the next run restores the old one if the crash fell between the two renames). Callers that must not replace
+    foreign folders check before the block (see `rl3dedit.pipeline.atomic_run_dir`).
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
-        yield tmp
-        if folder.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            os.replace(folder, trash / folder.name)
-            os.replace(tmp, folder)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with destination_lock(folder):
+        clean_stale_staging(folder)
+        before = _identity(folder)
+        tmp = _staging_dir(folder, "tmp")
+        try:
+            yield tmp
+            (tmp / STAGING_MARKER).unlink()
+            if _identity(folder) != before:
+                _refuse_changed(tmp, folder, "was created, replaced or removed")
+            if before is not None and replaceable is not None and not replaceable(folder):
+                _refuse_changed(tmp, folder, "stopped being a folder this run may replace")
+            if before is None:
+                try:
+                    os.rename(tmp, folder)  # fails when a non-empty folder appeared since the check above
+                except OSError as exc:
+                    if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                        raise
+                    _refuse_changed(tmp, folder, "was created")
+            else:
+                trash = _staging_dir(folder, "old")
+                os.replace(folder, trash / folder.name)
+                os.rename(tmp, folder)
+                shutil.rmtree(trash, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def is_ours(folder: str | Path) -> bool:
+    """True when `folder` is absent, empty, or holds rl3dedit's owner marker (so rl3dedit may write into it)."""
+    folder = Path(folder)
+    if not folder.exists():
+        return True
+    return folder.is_dir() and (not any(folder.iterdir()) or (folder / OWNER_MARKER).is_file())
+
+
+@contextmanager
+def claimed_dir(folder: str | Path, what: str, *, keep_on_error: Callable[[Path], bool] | None = None
+                ) -> Iterator[Path]:
+    """Hold `folder` for a command that writes into it incrementally (train, prepare, eval): lock it, refuse it
+    unless `is_ours`, create it with the owner marker when needed, and yield it.
+
+    When the block fails and this call created the folder, the folder is removed again unless
+    `keep_on_error(folder)` says it holds resumable work, so a failed first run leaves no folder that looks used.
+    """
+    folder = Path(folder).expanduser().absolute()
+    with destination_lock(folder):
+        if folder.exists() and not folder.is_dir():
+            raise OutputExistsError(f"{folder} exists and is not a folder; choose another --out for the {what}")
+        if not is_ours(folder):
+            raise OutputExistsError(f"{folder} exists, is not empty and was not written by rl3dedit; choose another "
+                                    f"--out for the {what} (nothing in it was changed)")
+        existed = folder.exists()
+        created = not existed or not any(folder.iterdir())
+        folder.mkdir(parents=True, exist_ok=True)
+        if created:
+            (folder / OWNER_MARKER).write_text(f"written by rl3dedit ({what})\n")
+        try:
+            yield folder
+        except BaseException:
+            if created and not (keep_on_error is not None and keep_on_error(folder)):
+                if existed:  # the user's empty folder stays, emptied again
+                    for child in folder.iterdir():
+                        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                else:
+                    shutil.rmtree(folder, ignore_errors=True)
+            raise
 
 
 def json_safe(value):

@@ -25,7 +25,7 @@ def demo(
 ) -> None:
     """Edit a synthetic scene end to end: views, grid edit, verification, refit, turntable, report files."""
     from rl3dedit.pipeline import OutputExistsError, run_edit
-    from rl3dedit.scene import make_synthetic_capture
+    from rl3dedit.synthetic import make_synthetic_capture
 
     cfg = resolve_config(preset, config)
     if cfg.editor.model == "tiny":

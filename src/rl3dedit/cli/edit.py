@@ -33,7 +33,7 @@ def edit(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier rl3dedit run in --out."),
 ) -> None:
     """Render 9 views, edit them as one grid, split, verify consistency, refit the 3DGS, render a turntable."""
-    from rl3dedit.pipeline import OutputExistsError, run_edit
+    from rl3dedit.pipeline import OutputExistsError, run_edit, scene_source_from_flags
 
     cfg = resolve_config(preset, config)
     for dotted, value in (
@@ -53,7 +53,8 @@ def edit(
     try:
         with stage_progress() as progress:
             report = run_edit(
-                cfg, instruction=instruction, out_dir=out, scene_path=scene, cameras_path=cameras, data=data,
+                cfg, instruction=instruction, out_dir=out,
+                source=scene_source_from_flags(scene=scene, cameras=cameras, data=data),
                 overwrite=overwrite, progress=progress,
             )
     except (OutputExistsError, FileNotFoundError, ValueError, OSError) as exc:

@@ -10,6 +10,7 @@ import typer
 from rl3dedit.cli._common import console, fail, resolve_config, resolve_device
 from rl3dedit.files import write_json
 from rl3dedit.pipeline.outputs import OutputExistsError, atomic_run_dir, check_output_dir
+from rl3dedit.provenance import provenance
 
 
 def register(app: typer.Typer) -> None:
@@ -84,7 +85,7 @@ def fit_command(
         write_ply(result.scene, staging / "scene.ply")
         write_cameras_json(capture.cameras, staging / "cameras.json")
         metrics = dict(result.metrics, capture=str(data), downscale=cfg.scene.downscale, holdout_every=holdout_every,
-                       history=[step._asdict() for step in result.history])
+                       history=[step._asdict() for step in result.history], provenance=provenance())
         write_json(staging / "metrics.json", metrics)
         dump_config(cfg, staging / "config.yaml")
     m = result.metrics

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from diffusers import FluxKontextPipeline
@@ -20,6 +21,7 @@ from rl3dedit.editor import lora as _lora
 from rl3dedit.editor.prompts import grid_prompt
 from rl3dedit.editor.rollout import EditResult, Rollout, StepLogProb
 from rl3dedit.editor.sampler import (
+    condition_velocity,
     decode,
     denoise,
     encode_condition,
@@ -27,9 +29,12 @@ from rl3dedit.editor.sampler import (
     initial_noise,
     output_size,
     preprocess_image,
-    velocity,
 )
 from rl3dedit.editor.sde import sde_step, window_steps
+
+if TYPE_CHECKING:
+    from rl3dedit.config import RunConfig
+    from rl3dedit.editor.config import EditorConfig
 
 logger = logging.getLogger(__name__)
 
@@ -65,26 +70,38 @@ class KontextGridEditor:
         self.rows, self.cols, self.layout = rows, cols, layout
         self.max_sequence_length = max_sequence_length
 
+    @classmethod
+    def from_config(cls, config: RunConfig, device: torch.device | str, *,
+                    editor: EditorConfig | None = None) -> KontextGridEditor:
+        """The grid editor of a run: the pipeline of `editor` (default `config.editor`; `load_pipeline`) on
+        `device`, with the grid shape and layout of `config.views` and `config.editor.max_sequence_length`."""
+        from rl3dedit.editor.components import load_pipeline
+
+        editor = editor if editor is not None else config.editor
+        return cls(load_pipeline(editor, device), rows=config.views.rows, cols=config.views.cols,
+                   layout=config.views.layout, max_sequence_length=editor.max_sequence_length)
+
     @property
     def transformer(self) -> torch.nn.Module:
         return self.pipe.transformer
 
     # ------------------------------------------------------------------------------------------------- sampling
-    def sample(self, image: Image.Image | Tensor, prompt: str, *, num_steps: int, guidance: float, seed: int,
+    def sample(self, image: Image.Image | Tensor, prompt: str, *, num_steps: int, guidance_scale: float, seed: int,
                noise_level: float = 0.0, window: tuple[int, int] | None = None, height: int | None = None,
                width: int | None = None) -> Rollout:
         """One edit of `image` (PIL or (3, H, W) in [0, 1]); see `rollout` for `noise_level` and `window`.
 
         With noise_level=0 this equals `pipe(image=image, prompt=prompt, num_inference_steps=num_steps,
-        guidance_scale=guidance, generator=torch.Generator("cpu").manual_seed(seed), height=height, width=width,
+        guidance_scale=guidance_scale, generator=torch.Generator("cpu").manual_seed(seed), height=height, width=width,
         max_area=height*width, _auto_resize=False)` bit for bit in float32. height/width default to the image size.
         """
-        return self.rollout(image, prompt, group_size=1, num_steps=num_steps, guidance=guidance, seeds=[seed],
+        return self.rollout(image, prompt, group_size=1, num_steps=num_steps, guidance_scale=guidance_scale, seeds=[seed],
                             noise_level=noise_level, window=window, height=height, width=width)
 
     @torch.no_grad()
-    def rollout(self, image: Image.Image | Tensor, prompt: str, *, group_size: int, num_steps: int, guidance: float,
-                seeds: list[int], noise_level: float, window: tuple[int, int] | None, height: int | None = None,
+    def rollout(self, image: Image.Image | Tensor, prompt: str, *, group_size: int, num_steps: int,
+                guidance_scale: float, seeds: list[int], noise_level: float, window: tuple[int, int] | None,
+                height: int | None = None,
                 width: int | None = None, batch_size: int | None = None) -> Rollout:
         """G = group_size edits of one condition, for GRPO (`flow_grpo.md` §6, §10, §17.1).
 
@@ -114,7 +131,7 @@ class KontextGridEditor:
         dtype = self.pipe.text_encoder_2.dtype if self.pipe.text_encoder_2 is not None else self.transformer.dtype
         generators = [_generator(s) for s in seeds]
         noises = [initial_noise(self.pipe, g, height, width, dtype, device) for g in generators]
-        cond = encode_condition(self.pipe, image, prompt, height=height, width=width, guidance=guidance,
+        cond = encode_condition(self.pipe, image, prompt, height=height, width=width, guidance_scale=guidance_scale,
                                 max_sequence_length=self.max_sequence_length, first_noise=noises[0])
         schedule = flow_schedule(self.pipe, num_steps, noises[0].shape[1])
 
@@ -134,17 +151,9 @@ class KontextGridEditor:
             sigmas=torch.stack([schedule.sigmas[index], schedule.sigmas[index + 1]], dim=1),
             timesteps=schedule.timesteps[index],
             step_indices=record,
-            image_latents=cond.image_latents,
-            image_ids=cond.image_ids,
-            latent_ids=cond.latent_ids,
-            prompt_embeds=cond.prompt_embeds,
-            pooled_prompt_embeds=cond.pooled_prompt_embeds,
-            text_ids=cond.text_ids,
-            guidance=float(guidance),
+            condition=cond,
             noise_level=float(noise_level),
             seeds=[int(s) for s in seeds],
-            height=height,
-            width=width,
             num_steps=num_steps,
             batch_size=batch_size,
             prompt=prompt,
@@ -185,8 +194,7 @@ class KontextGridEditor:
         sigma, sigma_next = sub.sigmas[k, 0], sub.sigmas[k, 1]
 
         def run() -> StepLogProb:
-            v = velocity(transformer, x, sub.timesteps[k], sub.prompt_embeds, sub.pooled_prompt_embeds, sub.text_ids,
-                         sub.image_latents, sub.latent_ids, sub.image_ids, sub.guidance)
+            v = condition_velocity(transformer, x, sub.timesteps[k], sub.condition)
             step = sde_step(x, v, sigma, sigma_next, sub.noise_level, prev_sample=prev)
             column = torch.ones(x.shape[0], 1, 1, device=device)
             return StepLogProb(step.log_prob, step.mean, step.std, column * sigma, column * sigma_next)
@@ -197,7 +205,7 @@ class KontextGridEditor:
         return run()
 
     # ----------------------------------------------------------------------------------------------- editing
-    def edit_views(self, views: Tensor, instruction: str, *, num_steps: int, guidance: float, seed: int,
+    def edit_views(self, views: Tensor, instruction: str, *, num_steps: int, guidance_scale: float, seed: int,
                    rewrite: bool = True) -> EditResult:
         """Tile V = rows·cols views (V, 3, H, W) in [0, 1], edit the grid with an ODE run, split it back.
 
@@ -215,7 +223,8 @@ class KontextGridEditor:
         source_grid = tile(views.float().cpu(), self.rows, self.cols, self.layout)
         prompt = grid_prompt(instruction, self.rows, self.cols) if rewrite else instruction
         height, width = int(source_grid.shape[-2]), int(source_grid.shape[-1])
-        result = self.sample(source_grid.clamp(0, 1), prompt, num_steps=num_steps, guidance=guidance, seed=seed,
+        result = self.sample(source_grid.clamp(0, 1), prompt, num_steps=num_steps, guidance_scale=guidance_scale,
+                             seed=seed,
                              height=height, width=width)
         grid = result.images[0].cpu()
         if grid.shape != source_grid.shape:

@@ -1,12 +1,45 @@
-"""Records of editor samples: `Rollout` (everything a GRPO update needs, without re-encoding), `StepLogProb`
-(one recomputed step) and `EditResult` (a grid edit split back into views)."""
+"""Records of editor samples: `Condition` (what the transformer sees besides the noisy latents), `Rollout`
+(everything a GRPO update needs, without re-encoding), `StepLogProb` (one recomputed step) and `EditResult` (a grid
+edit split back into views)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
+
+
+@dataclass
+class Condition:
+    """Everything the transformer sees besides the noisy latents; computed once per (prompt, image) and shared by the
+    members of a rollout. Tensors have 1 row when shared by every member, or B rows (broadcast at use)."""
+
+    prompt_embeds: Tensor
+    """(1 or B, T, D) T5 sequence embeddings, model dtype."""
+    pooled_prompt_embeds: Tensor
+    """(1 or B, D_pool) CLIP pooled embedding."""
+    text_ids: Tensor
+    """(T, 3) text position ids (zeros)."""
+    image_latents: Tensor
+    """(1 or B, L_img, C) packed conditioning image latents (VAE-encoded once)."""
+    image_ids: Tensor
+    """(L_img, 3) position ids of the conditioning tokens (first coordinate 1)."""
+    latent_ids: Tensor
+    """(L, 3) position ids of the target tokens (first coordinate 0)."""
+    guidance_scale: float
+    """Embedded guidance scale (no true CFG)."""
+    height: int
+    width: int
+
+    def select(self, index: Tensor, size: int) -> Condition:
+        """The condition of the members `index` (long tensor) of a batch of `size`: B-row tensors are indexed."""
+        updates = {}
+        for name in ("image_latents", "prompt_embeds", "pooled_prompt_embeds"):
+            value = getattr(self, name)
+            if value.shape[0] == size > 1:
+                updates[name] = value.index_select(0, index.to(value.device))
+        return replace(self, **updates)
 
 
 @dataclass
@@ -32,26 +65,12 @@ class Rollout:
     """(K,) fp32 transformer timesteps (sigma·1000) of the recorded steps."""
     step_indices: list[int]
     """Which of the num_steps steps were recorded (the SDE window)."""
-    image_latents: Tensor
-    """(1 or B, L_img, C) packed conditioning image latents (VAE-encoded once)."""
-    image_ids: Tensor
-    """(L_img, 3) position ids of the conditioning tokens (first coordinate 1)."""
-    latent_ids: Tensor
-    """(L, 3) position ids of the target tokens (first coordinate 0)."""
-    prompt_embeds: Tensor
-    """(1 or B, T, D) T5 sequence embeddings."""
-    pooled_prompt_embeds: Tensor
-    """(1 or B, D_pool) CLIP pooled embedding."""
-    text_ids: Tensor
-    """(T, 3) text position ids (zeros)."""
-    guidance: float
-    """Embedded guidance scale (no true CFG)."""
+    condition: Condition
+    """The sampler's condition (prompt embeddings, conditioning latents, ids, guidance scale, output size)."""
     noise_level: float
     """SDE noise level a used inside the window (0: ODE everywhere, nothing recorded)."""
     seeds: list[int]
     """Per member: the seed of its `torch.Generator("cpu")` (initial noise and SDE noise)."""
-    height: int
-    width: int
     num_steps: int
     """Total denoising steps T of the sampling run."""
     batch_size: int
@@ -62,6 +81,14 @@ class Rollout:
     @property
     def group_size(self) -> int:
         return int(self.images.shape[0])
+
+    @property
+    def height(self) -> int:
+        return self.condition.height
+
+    @property
+    def width(self) -> int:
+        return self.condition.width
 
     @property
     def num_recorded(self) -> int:
@@ -79,14 +106,12 @@ class Rollout:
         if not members or any(not 0 <= m < size for m in members):
             raise ValueError(f"members must be a non-empty list of indices in 0..{size - 1}, got {members}")
         index = torch.as_tensor(members, dtype=torch.long)
-        updates: dict[str, object] = {"seeds": [self.seeds[m] for m in members]}
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name in ("images", "latents", "final_latents", "log_probs"):
-                updates[item.name] = value.index_select(0, index.to(value.device))
-            elif item.name in ("image_latents", "prompt_embeds", "pooled_prompt_embeds") and value.shape[0] == size > 1:
-                updates[item.name] = value.index_select(0, index.to(value.device))
-        updates["batch_size"] = min(self.batch_size, len(members))
+        updates: dict[str, object] = {"seeds": [self.seeds[m] for m in members],
+                                      "condition": self.condition.select(index, size),
+                                      "batch_size": min(self.batch_size, len(members))}
+        for name in ("images", "latents", "final_latents", "log_probs"):
+            value = getattr(self, name)
+            updates[name] = value.index_select(0, index.to(value.device))
         return replace(self, **updates)
 
 

@@ -24,24 +24,10 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 from torch import Tensor
 
+from rl3dedit.editor.rollout import Condition
 from rl3dedit.editor.sde import sde_step
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Condition:
-    """Everything the transformer sees besides the noisy latents; computed once per (prompt, image)."""
-
-    prompt_embeds: Tensor  # (1, T, D) model dtype
-    pooled_prompt_embeds: Tensor  # (1, D_pool)
-    text_ids: Tensor  # (T, 3)
-    image_latents: Tensor  # (1, L_img, C) packed conditioning latents
-    image_ids: Tensor  # (L_img, 3), first coordinate 1
-    latent_ids: Tensor  # (L, 3), first coordinate 0
-    guidance: float
-    height: int
-    width: int
 
 
 @dataclass
@@ -111,7 +97,7 @@ def initial_noise(pipe: FluxKontextPipeline, generator: torch.Generator, height:
 
 @torch.no_grad()
 def encode_condition(pipe: FluxKontextPipeline, image: Image.Image | Tensor, prompt: str, *, height: int, width: int,
-                     guidance: float, max_sequence_length: int, first_noise: Tensor) -> Condition:
+                     guidance_scale: float, max_sequence_length: int, first_noise: Tensor) -> Condition:
     """Prompt embeddings, conditioning latents and position ids, through the pipeline's own methods.
 
     `first_noise` (1, L, C) is handed to `prepare_latents` as `latents` so that it draws nothing itself.
@@ -125,7 +111,8 @@ def encode_condition(pipe: FluxKontextPipeline, image: Image.Image | Tensor, pro
     _, image_latents, latent_ids, image_ids = pipe.prepare_latents(
         pixels, 1, channels, height, width, prompt_embeds.dtype, device, None, first_noise
     )
-    return Condition(prompt_embeds, pooled, text_ids, image_latents, image_ids, latent_ids, guidance, height, width)
+    return Condition(prompt_embeds, pooled, text_ids, image_latents, image_ids, latent_ids, float(guidance_scale),
+                     height, width)
 
 
 def flow_schedule(pipe: FluxKontextPipeline, num_steps: int, image_seq_len: int) -> Schedule:
@@ -146,7 +133,7 @@ def flow_schedule(pipe: FluxKontextPipeline, num_steps: int, image_seq_len: int)
 
 def velocity(transformer: torch.nn.Module, x: Tensor, timestep: Tensor, cond_embeds: Tensor, cond_pooled: Tensor,
              text_ids: Tensor, image_latents: Tensor, latent_ids: Tensor, image_ids: Tensor,
-             guidance: float) -> Tensor:
+             guidance_scale: float) -> Tensor:
     """The predicted velocity v (B, L, C) of the target tokens, in the model dtype (`flow_grpo.md` §16.6, §17.2).
 
     x: (B, L, C) noisy latents (any float dtype; cast to the embeddings' dtype as the pipeline's latents are);
@@ -163,7 +150,7 @@ def velocity(transformer: torch.nn.Module, x: Tensor, timestep: Tensor, cond_emb
     hidden = torch.cat([x.to(dtype), rows(image_latents)], dim=1)
     guidance_in = None
     if transformer.config.guidance_embeds:
-        guidance_in = torch.full([1], guidance, device=x.device, dtype=torch.float32).expand(batch)
+        guidance_in = torch.full([1], guidance_scale, device=x.device, dtype=torch.float32).expand(batch)
     out = transformer(
         hidden_states=hidden,
         timestep=timestep.expand(batch).to(dtype) / 1000,
@@ -181,7 +168,7 @@ def velocity(transformer: torch.nn.Module, x: Tensor, timestep: Tensor, cond_emb
 def condition_velocity(transformer: torch.nn.Module, x: Tensor, timestep: Tensor, cond: Condition) -> Tensor:
     """`velocity` with the inputs taken from a `Condition`."""
     return velocity(transformer, x, timestep, cond.prompt_embeds, cond.pooled_prompt_embeds, cond.text_ids,
-                    cond.image_latents, cond.latent_ids, cond.image_ids, cond.guidance)
+                    cond.image_latents, cond.latent_ids, cond.image_ids, cond.guidance_scale)
 
 
 @torch.no_grad()

@@ -140,12 +140,15 @@ def window_steps(num_steps: int, window_size: int, start: int) -> list[int]:
 class WindowSchedule:
     """Where the SDE window starts at each training iteration (settings only; the iteration is passed in).
 
-    - `progressive` (MixGRPO's sliding window): the start moves by one step every `iters_per_shift` iterations and
-      wraps around over `min_start..max_start`.
-    - `random` (Flow-GRPO-Fast): the start is drawn uniformly from `min_start..max_start`, from a generator seeded
+    - `progressive` (MixGRPO's sliding window, https://github.com/Tencent-Hunyuan/MixGRPO): the start begins at
+      `min_start`, moves by `stride` steps every `iters_per_shift` iterations, and stops at `last_start` (MixGRPO
+      without `roll_back`); with `roll_back=True` it returns to `min_start` instead of stopping (MixGRPO's
+      `roll_back`).
+    - `random` (Flow-GRPO-Fast): the start is drawn uniformly from `min_start..last_start`, from a generator seeded
       with (seed, iteration), so any iteration can be replayed.
-    `max_start=None` means the last legal start, num_steps - 1 - window_size. paper.md §5.4 leaves the movement
-    unstated; both published options are offered.
+    `max_start=None` means the last legal start, num_steps - 1 - window_size (the window then reaches the step just
+    before the final sigma->0 step). Paper §5.4 names MixGRPO but not its movement; both published options are
+    offered.
     """
 
     num_steps: int
@@ -155,12 +158,16 @@ class WindowSchedule:
     max_start: int | None = None
     iters_per_shift: int = 1
     seed: int = 0
+    stride: int = 1
+    roll_back: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in ("progressive", "random"):
             raise ValueError(f"strategy must be 'progressive' or 'random', got {self.strategy!r}")
         if self.iters_per_shift < 1:
             raise ValueError(f"iters_per_shift must be >= 1, got {self.iters_per_shift}")
+        if self.stride < 1:
+            raise ValueError(f"stride must be >= 1, got {self.stride}")
         window_steps(self.num_steps, self.window_size, self.min_start)
         window_steps(self.num_steps, self.window_size, self.last_start)
         if self.last_start < self.min_start:
@@ -168,16 +175,27 @@ class WindowSchedule:
 
     @property
     def last_start(self) -> int:
-        return self.num_steps - 1 - self.window_size if self.max_start is None else self.max_start
+        return last_window_start(self.num_steps, self.window_size) if self.max_start is None else self.max_start
 
     def start(self, iteration: int) -> int:
         """Window start for a training iteration (>= 0)."""
-        span = self.last_start - self.min_start + 1
+        if iteration < 0:
+            raise ValueError(f"iteration must be >= 0, got {iteration}")
         if self.strategy == "progressive":
-            return self.min_start + (iteration // self.iters_per_shift) % span
+            shifts = iteration // self.iters_per_shift
+            if self.roll_back:
+                positions = (self.last_start - self.min_start) // self.stride + 1
+                return self.min_start + (shifts % positions) * self.stride
+            return min(self.min_start + shifts * self.stride, self.last_start)
+        span = self.last_start - self.min_start + 1
         generator = torch.Generator("cpu").manual_seed(self.seed * 1_000_003 + iteration)
         return self.min_start + int(torch.randint(span, (1,), generator=generator).item())
 
     def steps(self, iteration: int) -> list[int]:
         """The window's step indices at `iteration`."""
         return window_steps(self.num_steps, self.window_size, self.start(iteration))
+
+
+def last_window_start(num_steps: int, window_size: int) -> int:
+    """The last legal window start, num_steps - 1 - window_size: the window never holds the final sigma->0 step."""
+    return num_steps - 1 - window_size

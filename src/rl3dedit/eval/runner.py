@@ -38,6 +38,7 @@ from rl3dedit.eval.scoring import CaseViews, MetricModels, load_metric_models, s
 from rl3dedit.eval.table import render_table
 from rl3dedit.eval.viescore import Transport
 from rl3dedit.files import write_json, write_text
+from rl3dedit.provenance import provenance
 from rl3dedit.scene import Cameras, GaussianScene
 
 if TYPE_CHECKING:
@@ -371,6 +372,7 @@ def _write_outputs(out_dir: Path, cases: CaseSet, config: RunConfig, results: li
             for name, g in groups.items()
         },
         "cases": [result.to_json() for result in results],
+        "provenance": provenance(),
     }
     write_json(out_dir / "results.json", summary)
     title = f"rl3dedit evaluation: {cases.name}"

@@ -72,7 +72,8 @@ def load_case_scene(
 
     With `cameras_only`, a `.ply` is not read and no base 3DGS is fitted (`scene` is None).
     """
-    from rl3dedit.scene import load_cameras, load_capture, make_synthetic_capture, read_ply
+    from rl3dedit.scene import load_cameras, load_capture, read_ply
+    from rl3dedit.synthetic import make_synthetic_capture
 
     spec = case.scene
     if isinstance(spec, SyntheticScene):

@@ -102,8 +102,10 @@ def warp_view(
 ) -> ViewWarp:
     """Warp B into A's pixel grid: unproject A with its depth, move to B's frame, project, sample B bilinearly.
 
-    The validity mask is 1[z_B > 0] * 1[inside B] * 1[|D_{A->B} - D_B| < depth_rel_threshold * D_B]
-    (`paper.md` §9 with a relative tau). Both images share one size (H, W); intrinsics are per view.
+    The validity mask is 1[D_A > 0] * 1[z_B > 0] * 1[inside B] * 1[|D_{A->B} - D_B| < depth_rel_threshold * D_B]
+    (the paper's Ph-Loss, appendix S2.2, with a relative tau). A depth <= 0 marks a pixel without a surface (a
+    rendered depth where the scene is empty): such pixels of A are skipped, and B's fail the depth test. Both
+    images share one size (H, W); intrinsics are per view.
     """
     p, _, h, w = image_b.shape
     for name, tensor, shape in (
@@ -122,7 +124,7 @@ def warp_view(
     uv = projected[..., :2] / torch.where(in_front, z_b, torch.ones_like(z_b))[..., None]
     # align_corners=False: normalised -1 and 1 are the outer image edges, matching pixel centres at +0.5.
     grid = torch.stack([uv[..., 0] / w * 2 - 1, uv[..., 1] / h * 2 - 1], dim=-1).view(p, h, w, 2)
-    inside = (grid.abs() <= 1).all(dim=-1) & in_front.view(p, h, w)
+    inside = (grid.abs() <= 1).all(dim=-1) & in_front.view(p, h, w) & (depth_a > 0)
     warped = F.grid_sample(image_b, grid, mode="bilinear", padding_mode="border", align_corners=False)
     sampled_depth_b = F.grid_sample(depth_b[:, None], grid, mode="bilinear", padding_mode="border",
                                     align_corners=False)[:, 0]

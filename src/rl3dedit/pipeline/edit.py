@@ -1,6 +1,7 @@
 """The single-pass edit job: scene -> 9 views -> one grid edit -> split -> verify -> refit -> renders.
 
-Stages (each timed, in this order): `load` (read or fit the base scene), `select`, `render`, `edit` (tile, edit,
+Stages (each timed, in this order): `load` (the editor, then the scene: `pipeline.source.load_scene_source`),
+`select` and `render` (`pipeline.view_set`: the same view set `prepare` and `eval` use), `edit` (tile, edit,
 split), `verify` (VGGT consistency of source and edited views, when a verifier is available), `refit` (warm-started
 3DGS fit to the edited views), `turntable`, `write`. Every output goes to a temporary folder renamed into place at
 the end (`pipeline.outputs.atomic_run_dir`).
@@ -9,7 +10,6 @@ the end (`pipeline.outputs.atomic_run_dir`).
 from __future__ import annotations
 
 import logging
-import platform
 import resource
 import sys
 import time
@@ -23,6 +23,9 @@ import torch
 from rl3dedit.config import RunConfig, dump_config, resolve_device
 from rl3dedit.files import write_json
 from rl3dedit.pipeline.outputs import atomic_run_dir
+from rl3dedit.pipeline.source import LoadedScene, SceneSource, load_scene_source
+from rl3dedit.pipeline.view_set import plan_view_set, render_size, render_view_set
+from rl3dedit.provenance import provenance
 from rl3dedit.render import render_images
 from rl3dedit.scene import Cameras, GaussianScene
 
@@ -86,52 +89,18 @@ class _StageClock:
             self.timings[name] = time.perf_counter() - start
 
 
-def view_render_size(cameras: Cameras, view_size: int, align: int) -> tuple[int, int]:
-    """(width, height) with the longer side `view_size`, the aspect ratio kept, both rounded to `align` px."""
-    scale = view_size / max(cameras.width, cameras.height)
-    width = max(align, int(round(cameras.width * scale / align)) * align)
-    height = max(align, int(round(cameras.height * scale / align)) * align)
-    return width, height
-
-
-def _load_inputs(
-    config: RunConfig,
-    *,
-    scene: GaussianScene | None,
-    cameras: Cameras | None,
-    scene_path: Path | None,
-    cameras_path: Path | None,
-    data: Path | None,
-    device: torch.device,
-) -> tuple[GaussianScene, Cameras, Cameras | None, dict]:
-    """The base scene, all available cameras, an optional render path, and fit metrics when a fit ran."""
-    from rl3dedit.scene import load_cameras, load_capture, read_ply
-
-    fit_metrics: dict = {}
-    render_path = None
-    if data is not None:
-        capture = load_capture(data, downscale=config.scene.downscale)
-        cameras = capture.cameras
-        render_path = capture.render_path
-        if scene_path is not None:
-            scene = read_ply(scene_path)
-        else:
-            from rl3dedit.recon import fit
-
-            logger.info("no .ply given for %s: fitting a base 3DGS first (%d iterations)", data, config.recon.fit_iters)
-            result = fit(
-                capture, config.recon, device=str(device), seed=config.seed,
-                background=tuple(config.render.background),
-            )
-            scene, fit_metrics = result.scene, dict(result.metrics)
-    else:
-        if scene_path is not None:
-            scene = read_ply(scene_path)
-        if cameras_path is not None:
-            cameras = load_cameras(cameras_path)
+def _load_scene(config: RunConfig, source: SceneSource | None, scene: GaussianScene | None,
+                cameras: Cameras | None, device: torch.device) -> LoadedScene:
+    """The scene from `source`, or the given `scene` + `cameras` objects (exactly one of the two)."""
+    if source is not None:
+        if scene is not None or cameras is not None:
+            raise ValueError("give either a scene source or scene + cameras objects, not both")
+        loaded = load_scene_source(source, config, device=device)
+        assert loaded.scene is not None  # a full load always has a scene
+        return loaded
     if scene is None or cameras is None:
         raise ValueError("give a scene and its cameras: --scene PLY --cameras FILE, or --data CAPTURE")
-    return scene.to(device), cameras.to(device), render_path, fit_metrics
+    return LoadedScene(scene.to(device), cameras.to(device), None, "given scene")
 
 
 def _consistency(views: torch.Tensor, cameras: Cameras, verifier) -> dict[str, float]:
@@ -168,24 +137,22 @@ def run_edit(
     *,
     instruction: str,
     out_dir: Path,
+    source: SceneSource | None = None,
     scene: GaussianScene | None = None,
     cameras: Cameras | None = None,
-    scene_path: Path | None = None,
-    cameras_path: Path | None = None,
-    data: Path | None = None,
     turntable_frames: int = 36,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
 ) -> EditReport:
     """Edit a 3DGS scene with one text instruction and refit it; write every output into `out_dir`.
 
-    Inputs: a `scene` + `cameras` (objects), or `scene_path` (INRIA .ply) + `cameras_path`, or `data` (a capture
-    folder; a base 3DGS is fitted first unless `scene_path` is also given).
+    Inputs: a `source` (`pipeline.source`: synthetic, .ply + cameras, or a capture folder, fitted first unless it
+    names a ply; `scene_source_from_flags` builds one from the CLI flags), or `scene` + `cameras` objects.
     """
-    from rl3dedit.editor import KontextGridEditor, load_pipeline
+    from rl3dedit.editor import KontextGridEditor
     from rl3dedit.recon import refit
     from rl3dedit.scene import write_ply
-    from rl3dedit.views import make_comparison_sheet, save_image, select_views, turntable_path
+    from rl3dedit.views import make_comparison_sheet, save_image, turntable_path
 
     if not instruction.strip():
         raise ValueError("the instruction is empty")
@@ -198,28 +165,23 @@ def run_edit(
     with atomic_run_dir(Path(out_dir), overwrite=overwrite) as tmp:
         with clock.stage("load"):
             # The editor loads first so that missing weights fail before any long fit or render.
-            pipe = load_pipeline(config.editor, device)
-            source_scene, all_cameras, render_path, fit_metrics = _load_inputs(
-                config, scene=scene, cameras=cameras, scene_path=scene_path, cameras_path=cameras_path,
-                data=data, device=device,
-            )
+            editor = KontextGridEditor.from_config(config, device)
+            loaded = _load_scene(config, source, scene, cameras, device)
+            source_scene, all_cameras, render_path = loaded.scene, loaded.cameras, loaded.render_path
+            fit_metrics = loaded.fit_metrics
         with clock.stage("select"):
-            view_indices = select_views(all_cameras, vc.num_views)
-            width, height = view_render_size(all_cameras, vc.view_size, 16 if vc.layout == "aligned" else 2)
-            view_cameras = all_cameras[view_indices].rescaled(width, height)
+            view_set = plan_view_set(all_cameras, vc)
         with clock.stage("render"):
-            source_views = render_images(source_scene, view_cameras, background)
+            view_set = render_view_set(source_scene, view_set, config.render)
+            view_indices, view_cameras, source_views = view_set.indices, view_set.cameras, view_set.images
+            width, height = view_cameras.width, view_cameras.height
         with clock.stage("edit"):
-            editor = KontextGridEditor(
-                pipe, rows=vc.rows, cols=vc.cols, layout=vc.layout,
-                max_sequence_length=config.editor.max_sequence_length,
-            )
             edit = editor.edit_views(
                 source_views, instruction, num_steps=config.editor.num_steps,
                 guidance=config.editor.guidance_scale, seed=config.editor.seed,
             )
             edited_views = edit.views.to(device=device, dtype=source_views.dtype).clamp(0, 1)
-            del pipe, editor
+            del editor
         with clock.stage("verify"):
             verifier, verifier_error = _build_verifier(config, device)
             if verifier is not None:
@@ -240,8 +202,11 @@ def run_edit(
             path = render_path if render_path is not None else turntable_path(all_cameras, turntable_frames)
             if len(path) > turntable_frames:
                 path = path[torch.linspace(0, len(path) - 1, turntable_frames).round().long().tolist()]
-            path = path.rescaled(*view_render_size(path, vc.view_size, 2)).to(device)
-            frames = torch.cat([render_images(source_scene, path, background), render_images(edited_scene, path, background)], dim=3)
+            path = path.rescaled(*render_size(path, vc.view_size, 2)).to(device)
+            frames = torch.cat([
+                render_images(source_scene, path, background, backend=config.render.backend),
+                render_images(edited_scene, path, background, backend=config.render.backend),
+            ], dim=3)
         with clock.stage("write"):
             views_dir = tmp / "views"
             views_dir.mkdir()
@@ -268,8 +233,7 @@ def run_edit(
             "total_s": sum(clock.timings.values()),
             "peak_memory_mb": peak_memory_mb(device),
             "device": str(device),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
+            "provenance": provenance(),
         }
         write_json(tmp / "metrics.json", metrics)
     return EditReport(

@@ -12,15 +12,14 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from rl3dedit.files import atomic_dir
+from rl3dedit.errors import OutputExistsError
+from rl3dedit.files import OWNER_MARKER, atomic_dir, is_ours
 
 logger = logging.getLogger(__name__)
 
-RUN_MARKER = ".rl3dedit-run"
+RUN_MARKER = OWNER_MARKER
 
-
-class OutputExistsError(FileExistsError):
-    """The output folder exists and was not made by rl3dedit (or overwriting was refused)."""
+__all__ = ["OutputExistsError", "RUN_MARKER", "atomic_run_dir", "check_output_dir"]
 
 
 def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
@@ -42,6 +41,7 @@ def atomic_run_dir(out_dir: Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that becomes `out_dir` when the block succeeds, and is deleted when it fails."""
     out_dir = Path(out_dir).expanduser().resolve()
     check_output_dir(out_dir, overwrite=overwrite)
-    with atomic_dir(out_dir) as tmp:
+    # ownership is checked again at the final rename: a folder that appeared or changed meanwhile is kept
+    with atomic_dir(out_dir, replaceable=is_ours) as tmp:
         yield tmp
         (tmp / RUN_MARKER).write_text("written by rl3dedit\n")

@@ -5,13 +5,15 @@ from rl3dedit.recon.fit import FitResult, fit, holdout_split
 from rl3dedit.recon.init import knn_distances, scene_extent
 from rl3dedit.recon.loop import FitStep, ProgressFn
 from rl3dedit.recon.metrics import photometric_loss, psnr, ssim, ssim_map
-from rl3dedit.recon.refit import refit
+from rl3dedit.recon.refit import closed_form_colors, contribution_sums, refit
 
 __all__ = [
     "FitResult",
     "FitStep",
     "ProgressFn",
     "ReconConfig",
+    "closed_form_colors",
+    "contribution_sums",
     "fit",
     "holdout_split",
     "knn_distances",

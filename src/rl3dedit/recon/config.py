@@ -73,6 +73,14 @@ class ReconConfig(BaseModel):
     """Weight of the mean squared deviation of the geometry (means / extent, log-scales, quats) from the source."""
     refit_densify: bool = False
     """Grow and prune during a refit (off: the Gaussians of untouched regions stay where they were)."""
+    refit_color_init_iters: int = Field(0, ge=0)
+    """Closed-form colour passes before the first gradient step of a refit: each moves every Gaussian's DC colour
+    by the render-weight-weighted mean residual (edited view - current render) of the pixels it covers, across all
+    edited views (0: off)."""
+    refit_appearance_lr_scale: float = Field(1.0, gt=0.0)
+    """Factor on the colour (sh0, shN) and opacity learning rates during a refit."""
+    refit_views_per_step: int | None = Field(None, ge=0)
+    """Edited views rendered per refit step: None follows `views_per_step`, 0 uses all of them."""
 
     eval_every: int = Field(100, ge=1)
     """Iterations between held-out evaluations recorded in the fit history."""

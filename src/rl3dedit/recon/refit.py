@@ -29,9 +29,10 @@ from rl3dedit.recon.config import ReconConfig
 from rl3dedit.recon.densify import make_densifier
 from rl3dedit.recon.fit import FitResult, background_tensor, final_metrics
 from rl3dedit.recon.init import scene_extent
-from rl3dedit.recon.loop import Anchor, LoopSettings, ProgressFn, Views, optimise
+from rl3dedit.recon.loop import EVAL_CHUNK, Anchor, LoopSettings, ProgressFn, Views, optimise
 from rl3dedit.recon.optim import GEOMETRY_PARAMS, learning_rates, make_splats
-from rl3dedit.scene import Cameras, Capture, GaussianScene
+from rl3dedit.render import rasterize, render_images
+from rl3dedit.scene import SH_C0, Cameras, Capture, GaussianScene
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,68 @@ def _check_edited_views(cameras: Cameras, edited_views: Tensor) -> None:
     low, high = float(edited_views.min()), float(edited_views.max())
     if low < -1e-3 or high > 1 + 1e-3:
         raise ValueError(f"refit: edited_views must be in [0, 1], found values in [{low:.3f}, {high:.3f}]")
+
+
+APPEARANCE_PARAMS = ("sh0", "shN", "opacities")
+MIN_CONTRIBUTION = 1e-3
+"""Summed render weight below which a Gaussian's closed-form colour update is skipped (it covers almost nothing)."""
+
+
+def contribution_sums(
+    scene: GaussianScene, cameras: Cameras, values: Tensor, *, chunk_size: int = EVAL_CHUNK
+) -> tuple[Tensor, Tensor]:
+    """Per-Gaussian sums of pixel values weighted by the Gaussian's render weight, over all views.
+
+    With w_ip = alpha_i T_i, Gaussian i's share of pixel p in front-to-back compositing (Kerbl et al. 2023, Eq. 3),
+    returns sum_p w_ip values_p and sum_p w_ip. A render is linear in per-Gaussian features, so both are the
+    gradient of sum_p <values_p, render_p> with respect to a feature vector of zeros (one backward pass).
+
+    Args:
+        scene: the Gaussians (not differentiated).
+        cameras: V cameras (OpenCV world-to-camera) at the values' size.
+        values: (V, C, H, W) per-pixel values (e.g. residual colours or a 0/1 mask).
+    Returns:
+        ((N, C) weighted value sums, (N,) weight sums), float32 on the scene's device.
+    """
+    if values.ndim != 4 or values.shape[0] != len(cameras) or tuple(values.shape[2:]) != (cameras.height, cameras.width):
+        raise ValueError(f"contribution_sums: values have shape {tuple(values.shape)}, expected "
+                         f"({len(cameras)}, C, {cameras.height}, {cameras.width})")
+    device = scene.means.device
+    channels = values.shape[1]
+    features = torch.zeros(scene.num_gaussians, channels + 1, device=device, requires_grad=True)
+    params = [p.detach() for p in (scene.means, scene.quats, scene.scales, scene.opacities)]
+    for start in range(0, len(cameras), chunk_size):
+        picks = list(range(start, min(start + chunk_size, len(cameras))))
+        chunk = cameras[picks]
+        colors, _, _ = rasterize(*params, features, chunk.viewmats.to(device), chunk.Ks.to(device), chunk.width,
+                                 chunk.height)  # (v, H, W, C + 1)
+        weights = values[picks].to(device, torch.float32).permute(0, 2, 3, 1)
+        weights = torch.cat([weights, torch.ones_like(weights[..., :1])], dim=-1)
+        (colors * weights).sum().backward()
+    grad = features.grad
+    return grad[:, :channels], grad[:, channels]
+
+
+@torch.no_grad()
+def closed_form_colors(
+    scene: GaussianScene, views: Views, background: Tensor, iters: int
+) -> GaussianScene:
+    """`scene` with its DC colours moved toward the target views without a gradient step (issue: refit in <= 300).
+
+    Each pass renders every view, takes the residual r = target - render and moves each Gaussian's colour by
+    sum_p w_ip r_p / sum_p w_ip. This is a Jacobi step on the least-squares colour problem preconditioned by the
+    summed weights; because each pixel's weights sum to at most 1 the step never overshoots a pixel, and where the
+    targets equal the render (untouched regions) nothing moves.
+    """
+    sh_dc = scene.sh_dc.clone()
+    for _ in range(iters):
+        current = scene.with_params(sh_dc=sh_dc)
+        residual = views.images - render_images(current, views.cameras, background, chunk_size=EVAL_CHUNK)
+        with torch.enable_grad():
+            sums, weights = contribution_sums(current, views.cameras, residual)
+        seen = weights > MIN_CONTRIBUTION
+        sh_dc[seen] += sums[seen] / weights[seen, None] / SH_C0
+    return scene.with_params(sh_dc=sh_dc)
 
 
 def refit(
@@ -86,11 +149,18 @@ def refit(
     held = Views(holdout.cameras.to(device), holdout.images.to(device, torch.float32)) if holdout else None
     extent = scene_extent(cameras)
 
+    per_step = config.views_per_step if config.refit_views_per_step is None else config.refit_views_per_step
+    config = config.model_copy(update={"views_per_step": min(per_step or len(cameras), len(cameras))})
     rates = learning_rates(config, extent, geometry_scale=config.refit_geometry_lr_scale)
-    splats = make_splats(scene, rates, device)
+    rates = {name: rate * (config.refit_appearance_lr_scale if name in APPEARANCE_PARAMS else 1.0)
+             for name, rate in rates.items()}
+    bg = background_tensor(background, device)
+    start = scene.to(device, torch.float32)
+    if config.refit_color_init_iters:
+        start = closed_form_colors(start, train, bg, config.refit_color_init_iters)
+    splats = make_splats(start, rates, device)
     anchor = Anchor({name: splats.params[name].detach().clone() for name in GEOMETRY_PARAMS},
                     config.refit_anchor_weight, extent)
-    bg = background_tensor(background, device)
     settings = LoopSettings(iters=steps, rates=rates, background=bg, seed=seed, max_sh_degree=scene.sh_degree,
                             sh_ramp=False, anchor=anchor, holdout=held)
     # A refit starts from a converged scene: the refine-start delay of a base fit does not apply.

@@ -5,5 +5,6 @@ is gsplat's `rasterization()` contract on plain tensors (channels-last output).
 """
 
 from rl3dedit.render._contract import RenderMode, RenderOutput, rasterize, render, render_images
+from rl3dedit.render._gsplat_backend import GsplatStatus, gsplat_status
 
-__all__ = ["render", "render_images", "rasterize", "RenderOutput", "RenderMode"]
+__all__ = ["render", "render_images", "rasterize", "RenderOutput", "RenderMode", "gsplat_status", "GsplatStatus"]

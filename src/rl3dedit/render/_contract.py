@@ -8,16 +8,17 @@ gsplat is installed, our pure-PyTorch rasterizer otherwise; callers learn which 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-from rl3dedit.render._gsplat_backend import gsplat_available, rasterize_gsplat
+from rl3dedit.render._gsplat_backend import gsplat_status, gsplat_usable, rasterize_gsplat
 from rl3dedit.render._projection import covariance_3d, project_gaussians
 from rl3dedit.render._sh import sh_to_color
 from rl3dedit.render._torch_backend import TILE_SIZE, rasterize_torch
+from rl3dedit.render.config import RENDER_CHUNK_SIZE
 from rl3dedit.scene import Cameras, GaussianScene
 
 RenderMode = Literal["RGB", "ED", "RGB+ED"]
@@ -28,7 +29,7 @@ _RASTER_MODES = ("RGB", "D", "ED", "RGB+D", "RGB+ED")
 
 @dataclass
 class RenderOutput:
-    """Rendered views in our (V, C, H, W) convention.
+    """Rendered views in our (V, C, H, W) convention, with gsplat's per-Gaussian intermediates.
 
     Fields:
         rgb: (V, 3, H, W) colour composited over the background, >= 0 and not clamped above (SH colours may
@@ -37,22 +38,47 @@ class RenderOutput:
             None in mode "RGB".
         alpha: (V, 1, H, W) accumulated opacity in [0, 1].
         backend: "torch" or "gsplat", whichever rasterized.
-        meta: gsplat-style intermediates; always "means2d" (V, N, 2) pixels (call `.retain_grad()` on it for
-            densification statistics), "radii" (V, N) pixels (0 = not visible), "depths" (V, N) camera z.
+        means2d: (V, N, 2) projected centres in pixels; call `.retain_grad()` on it before backward for
+            densification statistics.
+        radii: (V, N) integer screen radius in pixels (0 = not visible in that view).
+        depths: (V, N) camera z of each centre.
+        conics: (V, N, 3) inverse 2D covariance (a, b, c) of [[a, b], [b, c]].
     """
 
     rgb: Tensor | None
     depth: Tensor | None
     alpha: Tensor
     backend: str
-    meta: dict[str, Any] = field(default_factory=dict)
+    means2d: Tensor
+    radii: Tensor
+    depths: Tensor
+    conics: Tensor
+
+    @property
+    def width(self) -> int:
+        return self.alpha.shape[-1]
+
+    @property
+    def height(self) -> int:
+        return self.alpha.shape[-2]
 
 
 def _choose_backend(backend: str, device: torch.device) -> str:
+    """The backend that rasterizes tensors on `device`: "auto" takes gsplat only when its kernels load (else one
+    warning naming the fix); an explicit "gsplat" on a non-CUDA device or without kernels is an error."""
     if backend not in ("auto", "torch", "gsplat"):
         raise ValueError(f"backend must be 'auto', 'torch' or 'gsplat', got {backend!r}")
     if backend == "auto":
-        return "gsplat" if device.type == "cuda" and gsplat_available() else "torch"
+        return "gsplat" if gsplat_usable(device) else "torch"
+    if backend == "gsplat":
+        if device.type != "cuda":
+            raise RuntimeError(
+                f"render backend 'gsplat' needs CUDA tensors, got tensors on {device}; "
+                "pass backend='torch' (or 'auto') to render on this device"
+            )
+        status = gsplat_status()
+        if not status.kernels:
+            raise RuntimeError(f"render backend 'gsplat' requested but {status.reason}")
     return backend
 
 
@@ -200,7 +226,8 @@ def render(
         sh_degree: SH bands to use (0..scene.sh_degree); all of the scene's when None.
 
     Returns:
-        RenderOutput with rgb (V, 3, H, W), depth (V, 1, H, W), alpha (V, 1, H, W) and gsplat-style meta.
+        RenderOutput with rgb (V, 3, H, W), depth (V, 1, H, W), alpha (V, 1, H, W) and the per-Gaussian
+        intermediates (means2d, radii, depths, conics).
 
     Example:
         >>> out = render(scene, cameras[:9], mode="RGB", background=(1.0, 1.0, 1.0))
@@ -222,8 +249,8 @@ def render(
     chw = colors.permute(0, 3, 1, 2)  # (V, X, H, W)
     rgb = chw[:, :3] if "RGB" in mode else None
     depth = chw[:, -1:] if mode.endswith("ED") else None
-    backend_used = meta.pop("backend")
-    return RenderOutput(rgb=rgb, depth=depth, alpha=alphas.permute(0, 3, 1, 2), backend=backend_used, meta=meta)
+    return RenderOutput(rgb=rgb, depth=depth, alpha=alphas.permute(0, 3, 1, 2), backend=meta["backend"],
+                        means2d=meta["means2d"], radii=meta["radii"], depths=meta["depths"], conics=meta["conics"])
 
 
 @torch.no_grad()
@@ -233,14 +260,21 @@ def render_images(
     background: tuple[float, float, float] | Tensor | None = None,
     *,
     sh_degree: int | None = None,
-    chunk_size: int | None = None,
+    backend: Backend = "auto",
+    chunk_size: int = RENDER_CHUNK_SIZE,
 ) -> Tensor:
     """(V, 3, H, W) images in [0, 1] for viewing, saving or scoring: `render` in "RGB" mode without gradients,
-    clamped, `chunk_size` views per rasterizer call (all at once when None) to bound memory."""
-    step = len(cameras) if chunk_size is None else chunk_size
+    clamped, `chunk_size` views per rasterizer call (`RenderConfig.chunk_size`).
+
+    Chunking bounds memory: unpacked gsplat expands the SH coefficients per view, C x N x K x 3 floats (about
+    0.2 GiB per view per million Gaussians at SH degree 3), so a 36-frame turntable in one call would need ~9 GiB
+    per million Gaussians for that tensor alone.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"render_images: chunk_size must be >= 1, got {chunk_size}")
     chunks = [
-        render(scene, cameras[list(range(start, min(start + step, len(cameras))))], mode="RGB",
-               background=background, sh_degree=sh_degree).rgb.clamp(0, 1)
-        for start in range(0, len(cameras), step)
+        render(scene, cameras[list(range(start, min(start + chunk_size, len(cameras))))], mode="RGB",
+               background=background, backend=backend, sh_degree=sh_degree).rgb.clamp(0, 1)
+        for start in range(0, len(cameras), chunk_size)
     ]
     return torch.cat(chunks)

@@ -11,7 +11,7 @@ Design (reference/gaussian_splatting.md sections 5.1-5.2, gsplat's tile rasteriz
 3. Compositing, vectorised over tiles: tiles are grouped by their pair count into chunks, each chunk becomes
    a dense (tiles, 64 pixels, Gaussians) tensor of exponents (one batched matmul), and front-to-back
    compositing is a cumulative sum of log(1 - alpha). The usual 3DGS rules (Kerbl et al. 2023, supplementary;
-   gsplat's rasterize_to_pixels): alpha = min(0.99, o exp(-0.5 d^T conic d)); alpha < 1/255 is skipped; a pixel
+   gsplat's rasterize_to_pixels): alpha = min(0.999, o exp(-0.5 d^T conic d)); alpha < 1/255 is skipped; a pixel
    stops before the Gaussian that would take its transmittance to <= 1e-4. The thresholds are
    non-differentiable, as in every 3DGS rasterizer. (gsplat's extra "negative exponent" skip cannot trigger:
    conics are positive definite by construction.)
@@ -36,7 +36,8 @@ from rl3dedit.render._projection import Projection
 logger = logging.getLogger(__name__)
 
 TILE_SIZE = 8
-ALPHA_MAX = 0.99
+ALPHA_MAX = 0.999
+"""gsplat's clamp (INRIA's rasterizer uses 0.99): the same value keeps CPU and GPU renders of one scene equal."""
 ALPHA_MIN = 1.0 / 255.0
 TRANSMITTANCE_MIN = 1e-4
 _POWER_FLOOR = math.log(ALPHA_MIN) - 1.0
@@ -166,7 +167,7 @@ def _alphas(power: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """3DGS alpha rules on exponents (Tc, S, G) sorted front to back (in place on fresh temporaries).
 
     Returns (alpha, log(1 - alpha), exclusive transmittance T_i), each (Tc, S, G); alpha is 0 for skipped and
-    cut-off Gaussians, so d alpha / d power is alpha itself except where the 0.99 clamp decided the value.
+    cut-off Gaussians, so d alpha / d power is alpha itself except where the 0.999 clamp decided the value.
     """
     # Exponents far below log(1/255) only ever give skipped alphas; flooring them first matters for speed, as
     # CPU exp takes a ~100x slower path for results that underflow (measured: 0.3 ms vs 39 ms per 1.2M values).
@@ -192,7 +193,7 @@ class _Composite(torch.autograd.Function):
     w_i = alpha_i T_i and g the output gradient at a pixel:
         dL/df_i = sum_pixels w_i g
         dL/dalpha_i = T_i (g . f_i) - (sum_{j>i} w_j (g . f_j) + dL/dlogT_final) / (1 - alpha_i)
-        dalpha_i/dpower_i = alpha_i (alpha = exp(power)), 0 where the 0.99 clamp decided the value.
+        dalpha_i/dpower_i = alpha_i (alpha = exp(power)), 0 where the 0.999 clamp decided the value.
     """
 
     @staticmethod

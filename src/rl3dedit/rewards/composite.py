@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 
 import torch
 
 from rl3dedit.rewards.anchor import AnchorReward
 from rl3dedit.rewards.breakdown import RewardBreakdown, ViewSetReward, check_views
+from rl3dedit.rewards.config import check_weights, default_weights
 from rl3dedit.scene import Cameras
 
-__all__ = ["DEFAULT_WEIGHTS", "CompositeReward", "draw_anchor_index"]
+__all__ = ["CompositeReward", "draw_anchor_index"]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_WEIGHTS: dict[str, float] = {"depth": 0.25, "point": 0.25, "pose": 0.25, "anchor": 0.25}
-"""w_D = w_P = w_T = w_a = 0.25 (paper Eq. 4)."""
 
 
 def draw_anchor_index(generator: torch.Generator, num_views: int) -> int:
@@ -44,36 +41,30 @@ class CompositeReward:
     `RuntimeError` is raised.
 
     Args:
-        consistency: the view-set reward (`ConsistencyReward`, or `SfMReward` / `WarpReward` for ablations).
+        view_reward: any view-set reward (`ConsistencyReward`, the paper's; `SfMReward` / `WarpReward`).
         anchor: the `AnchorReward`.
-        weights: non-negative weight per term; keys must be exactly the view-set reward's `term_names` and `anchor`.
+        weights: non-negative weight per term; keys must be exactly the view-set reward's `term_names` and `anchor`;
+            None = equal weights (`rewards.config.default_weights`: paper Eq. 4's 0.25 each for VGGT).
     """
 
     def __init__(
-        self, consistency: ViewSetReward, anchor: AnchorReward, weights: Mapping[str, float] = DEFAULT_WEIGHTS
+        self, view_reward: ViewSetReward, anchor: AnchorReward, weights: Mapping[str, float] | None = None
     ) -> None:
-        expected = set(consistency.term_names) | set(anchor.term_names)
-        if set(weights) != expected:
-            raise ValueError(f"weights has keys {sorted(weights)}, expected exactly {sorted(expected)} "
-                             f"(the terms of {type(consistency).__name__} and the anchor reward)")
-        bad = {k: w for k, w in weights.items() if not (math.isfinite(w) and w >= 0)}
-        if bad:
-            raise ValueError(f"weights must be finite and non-negative, found {bad}")
-        if sum(weights.values()) <= 0:
-            raise ValueError("weights sum to 0; give at least one term a positive weight")
-        self.consistency = consistency
+        names = (*view_reward.term_names, *anchor.term_names)
+        self.weights = check_weights(default_weights(names) if weights is None else weights, names,
+                                     f"weights of {type(view_reward).__name__} + the anchor reward")
+        self.view_reward = view_reward
         self.anchor = anchor
-        self.weights = dict(weights)
 
     @property
     def term_names(self) -> tuple[str, ...]:
-        return (*self.consistency.term_names, *self.anchor.term_names)
+        return (*self.view_reward.term_names, *self.anchor.term_names)
 
     def score(
         self,
         views: torch.Tensor,
-        *,
         cameras: Cameras,
+        *,
         anchor_index: int,
         anchor_reference: torch.Tensor,
     ) -> RewardBreakdown:
@@ -103,7 +94,7 @@ class CompositeReward:
 
     def _view_terms(self, views: torch.Tensor, cameras: Cameras) -> dict[str, torch.Tensor]:
         try:
-            return dict(self.consistency.score(views, cameras).terms)
+            return dict(self.view_reward.score(views, cameras).terms)
         # Any verifier error (bad candidate, numerical failure) must not kill the step: isolate it per candidate.
         except Exception as exc:  # noqa: BLE001
             logger.warning("batched view-set scoring failed (%s: %s); rescoring candidates one by one",
@@ -111,13 +102,13 @@ class CompositeReward:
         rows: list[dict[str, torch.Tensor] | None] = []
         for i in range(views.shape[0]):
             try:
-                rows.append({k: t[0] for k, t in self.consistency.score(views[i:i + 1], cameras).terms.items()})
+                rows.append({k: t[0] for k, t in self.view_reward.score(views[i:i + 1], cameras).terms.items()})
             except Exception as exc:  # noqa: BLE001
                 logger.warning("candidate %d: view-set scoring failed (%s: %s)", i, type(exc).__name__, exc)
                 rows.append(None)
         nan = torch.tensor(float("nan"), device=views.device)
         return {name: torch.stack([row[name] if row is not None else nan for row in rows]).to(views.device)
-                for name in self.consistency.term_names}
+                for name in self.view_reward.term_names}
 
     def _anchor_terms(self, anchors: torch.Tensor, reference: torch.Tensor) -> dict[str, torch.Tensor]:
         try:

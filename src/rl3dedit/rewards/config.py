@@ -1,5 +1,7 @@
-"""Reward settings (the `rewards:` section of a preset)."""
+"""Reward settings (the `rewards:` section of a preset), and the one default and validation of reward weights."""
 
+import math
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,6 +19,27 @@ VIEW_REWARD_TERMS: dict[str, tuple[str, ...]] = {
 }
 """Term names each view-set reward produces; composite weights name these plus `anchor`."""
 
+ANCHOR_TERM = "anchor"
+
+
+def default_weights(term_names: tuple[str, ...] = (*VIEW_REWARD_TERMS["consistency"], ANCHOR_TERM)) -> dict[str, float]:
+    """The default composite weights: equal over the terms, so w_D = w_P = w_T = w_a = 0.25 for VGGT + anchor
+    (paper Eq. 4) and 0.5 / 0.5 for a single-term view reward + anchor."""
+    return {name: 1.0 / len(term_names) for name in term_names}
+
+
+def check_weights(weights: Mapping[str, float], term_names: tuple[str, ...], owner: str) -> dict[str, float]:
+    """The weights as a dict, after refusing keys other than exactly `term_names`, negative or non-finite values,
+    and an all-zero set. `owner` names where the weights came from in the error."""
+    if set(weights) != set(term_names):
+        raise ValueError(f"{owner} has keys {sorted(weights)}, but needs exactly {sorted(term_names)}")
+    bad = {k: w for k, w in weights.items() if not (math.isfinite(w) and w >= 0)}
+    if bad:
+        raise ValueError(f"{owner} must be finite and non-negative, found {bad}")
+    if sum(weights.values()) <= 0:
+        raise ValueError(f"{owner} sum to 0; give at least one term a positive weight")
+    return dict(weights)
+
 
 class RewardsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -24,8 +47,9 @@ class RewardsConfig(BaseModel):
     view_reward: ViewRewardName = "consistency"
     """View-set reward mixed with the anchor reward: `consistency` (VGGT r_D, r_P, r_T; the paper), or the
     rejected ablations `sfm` (r_SfM) and `warp` (r_warp)."""
-    weights: dict[str, float] = Field(default_factory=lambda: {"depth": 0.25, "point": 0.25, "pose": 0.25, "anchor": 0.25})
-    """Composite weights per term (paper Eq. 4: 0.25 each); keys are the view reward's terms plus `anchor`."""
+    weights: dict[str, float] = Field(default_factory=default_weights)
+    """Composite weights per term; keys are the view reward's terms plus `anchor`. Unset = `default_weights` of
+    `view_reward` (paper Eq. 4: 0.25 each for VGGT)."""
     anchor_lambda: float = Field(2.0, ge=0)
     """lambda in r_a = exp(-lambda * LPIPS)."""
     lpips_weights: str | None = None
@@ -45,15 +69,8 @@ class RewardsConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_weights(self) -> "RewardsConfig":
-        expected = set(VIEW_REWARD_TERMS[self.view_reward]) | {"anchor"}
-        if set(self.weights) != expected:
-            raise ValueError(
-                f"rewards.weights has keys {sorted(self.weights)}, but rewards.view_reward={self.view_reward!r} "
-                f"needs exactly {sorted(expected)}"
-            )
-        negative = {k: w for k, w in self.weights.items() if not w >= 0}
-        if negative:
-            raise ValueError(f"rewards.weights must be non-negative, found {negative}")
-        if sum(self.weights.values()) <= 0:
-            raise ValueError("rewards.weights sum to 0; give at least one term a positive weight")
+        names = (*VIEW_REWARD_TERMS[self.view_reward], ANCHOR_TERM)
+        if "weights" not in self.model_fields_set:
+            self.weights = default_weights(names)
+        self.weights = check_weights(self.weights, names, f"rewards.weights (view_reward={self.view_reward!r})")
         return self

@@ -10,7 +10,7 @@ import torch
 
 from rl3dedit.geometry import RelativePoseError, relative_pose_error
 from rl3dedit.rewards._verifier import run_verifier
-from rl3dedit.rewards.breakdown import RewardBreakdown, check_views
+from rl3dedit.rewards.breakdown import RewardBreakdown, check_cameras, check_views
 from rl3dedit.rewards.confidence import CONFIDENCE_TRANSFORMS, transform_confidence
 from rl3dedit.rewards.config import VIEW_REWARD_TERMS, ConfidenceTransformName
 from rl3dedit.scene import Cameras
@@ -26,7 +26,9 @@ class ConsistencyEvaluation:
 
     Fields:
         breakdown: `RewardBreakdown` with terms `depth` (r_D), `point` (r_P) and, with cameras, `pose` (r_T);
-            `total` is their unweighted mean (the composite applies the paper's weights).
+            `total` is their unweighted mean (the composite applies the paper's weights); `per_view` (G, V) the
+            mean of each view's transformed depth and point confidence (VGGT trusts least the views that disagree
+            with the rest, paper Sec. 4.1).
         depth_confidence, point_confidence: (G, V) per-view spatial means of the transformed confidence.
         raw_depth_confidence, raw_point_confidence: (G, V) per-view means of the raw confidence (>= 1).
         pose_error: per-pair relative-pose errors, fields (G, V-1); None without cameras.
@@ -61,6 +63,7 @@ class ConsistencyReward:
     """
 
     term_names: tuple[str, ...] = VIEW_REWARD_TERMS["consistency"]
+    needs_cameras: bool = False
 
     def __init__(
         self,
@@ -93,8 +96,7 @@ class ConsistencyReward:
         """
         check_views(views)
         g, v = views.shape[:2]
-        if cameras is not None and len(cameras) != v:
-            raise ValueError(f"cameras has {len(cameras)} cameras for {v} views per candidate")
+        check_cameras(self, cameras, v)
         run = run_verifier(self.vggt, views, image_size=self.image_size, preprocess_mode=self.preprocess_mode,
                            batch_size=self.batch_size)
         depth_view = transform_confidence(run.depth_conf, self.confidence_transform).mean(dim=(-1, -2))
@@ -107,7 +109,7 @@ class ConsistencyReward:
         total = torch.stack(list(terms.values())).mean(dim=0)
         logger.debug("consistency of %d candidates: %s", g, {k: t.tolist() for k, t in terms.items()})
         return ConsistencyEvaluation(
-            breakdown=RewardBreakdown(total=total, terms=terms),
+            breakdown=RewardBreakdown(total=total, terms=terms, per_view=(depth_view + point_view) / 2),
             depth_confidence=depth_view,
             point_confidence=point_view,
             raw_depth_confidence=run.depth_conf.mean(dim=(-1, -2)),

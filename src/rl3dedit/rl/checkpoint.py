@@ -30,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from rl3dedit.files import atomic_dir
+from rl3dedit.provenance import provenance
 from rl3dedit.rl.ema import EMAState
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def save_checkpoint(run_dir: Path, *, state: CheckpointState, named_params: dict
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         torch.save(_rng_states(), tmp / "rng.pt")
         meta = {"update": state.update, "samples_seen": state.samples_seen,
-                "ema_updates": ema.num_updates if ema is not None else None, "torch": torch.__version__, **state.extra}
+                "ema_updates": ema.num_updates if ema is not None else None, "provenance": provenance(), **state.extra}
         (tmp / "state.json").write_text(json.dumps(meta, indent=1))
         from rl3dedit.config import dump_config
 

@@ -21,14 +21,21 @@ class RLConfig(BaseModel):
     """SDE noise level a inside the window (paper: 0.8; std_dev_t = a·sqrt(t/(1-t)))."""
     window_size: int = Field(4, ge=1)
     """MixGRPO window: consecutive SDE (and trained) steps per rollout (paper: 4)."""
-    window_strategy: Literal["progressive", "random"] = "random"
-    """How the window start moves over updates (not stated by the paper): `random` = Flow-GRPO-Fast (uniform in
-    window_min_start..window_max_start per update, seeded by (seed, update)); `progressive` = MixGRPO slide."""
+    window_strategy: Literal["progressive", "random"] = "progressive"
+    """How the window start moves over updates (paper §5.4 names MixGRPO, not its movement): `progressive` =
+    MixGRPO's slide (from window_min_start, `window_stride` steps every `window_iters_per_shift` updates, stopping
+    at window_max_start); `random` = Flow-GRPO-Fast (uniform in window_min_start..window_max_start per update,
+    seeded by (seed, update); Flow-GRPO-Fast's own range (0, N/2) is window_max_start = num_steps // 2 - 1)."""
     window_min_start: int = Field(0, ge=0)
     window_max_start: int | None = None
-    """Last window start; None = num_steps // 2 - 1 clipped to the legal range (Flow-GRPO-Fast's (0, N/2))."""
+    """Last window start, for both strategies; None = the last legal start num_steps - 1 - window_size."""
     window_iters_per_shift: int = Field(1, ge=1)
-    """`progressive` only: updates per one-step slide."""
+    """`progressive` only: updates between two moves of the window (MixGRPO's `iters_per_group`)."""
+    window_stride: int = Field(1, ge=1)
+    """`progressive` only: steps the window moves each time (MixGRPO's `prog_overlap_step`)."""
+    window_roll_back: bool = False
+    """`progressive` only: return to window_min_start after the last start instead of staying there (MixGRPO's
+    `roll_back`)."""
     guidance_scale: float = 2.5
     """Embedded guidance during rollouts and log-prob recomputation (no true CFG; flow_grpo.md §11)."""
     rollout_batch_size: int | None = Field(None, ge=1)
@@ -46,6 +53,10 @@ class RLConfig(BaseModel):
     """Added to the std in the advantage denominator."""
     kl_coef: float = Field(0.0, ge=0)
     """beta of the KL to the LoRA-disabled base model (not stated; Flow-GRPO Kontext uses 0). 0 skips that pass."""
+    kl_form: Literal["flow_grpo", "exact"] = "flow_grpo"
+    """How the per-step KL is normalised: `flow_grpo` = mean (mu - mu_ref)² / (2·std_dev_t²), Flow-GRPO's form, so
+    beta values from the literature carry over; `exact` = the exact Gaussian KL, / (2·s²) with s² = std_dev_t²·|dt|
+    (1/|dt| times stronger: 6-36x over the 12 paper steps)."""
 
     # --- optimisation (flow_grpo.md §13)
     learning_rate: float = Field(3e-4, gt=0)
@@ -85,13 +96,17 @@ class RLConfig(BaseModel):
 
     # --- devices
     mixed_precision: Literal["no", "bf16"] = "no"
-    """accelerate autocast of the transformer forward in the update (GPU); SDE math stays fp32. fp16 is not offered:
-    it would need a gradient scaler, and Flow-GRPO reports fp16 cannot produce valid FLUX images."""
+    """accelerate autocast of the transformer forward, the same context for the rollouts and the update (so the
+    first ratio is exactly 1), on GPU and CPU alike; SDE math stays fp32. fp16 is not offered: it would need a
+    gradient scaler, and Flow-GRPO reports fp16 cannot produce valid FLUX images."""
     gradient_checkpointing: bool = False
 
     # --- data, logging, checkpoints
     manifest: str | None = None
     """Training manifest YAML; None = the built-in synthetic manifest (prepared on the fly into the run folder)."""
+    max_consecutive_failed_groups: int = Field(3, ge=1)
+    """A group whose candidates all fail to score is skipped (warning, `groups/failed` counter); after this many
+    consecutive failed groups the run writes a checkpoint and stops with an error."""
     checkpoint_every: int = Field(50, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
     log_every: int = Field(1, ge=1)
@@ -115,11 +130,3 @@ class RLConfig(BaseModel):
         if self.rollout_batch_size is not None and self.rollout_batch_size > self.group_size:
             raise ValueError(f"rl.rollout_batch_size={self.rollout_batch_size} exceeds rl.group_size={self.group_size}")
         return self
-
-    @property
-    def resolved_window_max_start(self) -> int:
-        """The last window start used (Flow-GRPO-Fast's range (0, N/2) when not set)."""
-        last = self.num_steps - 1 - self.window_size
-        if self.window_max_start is not None:
-            return self.window_max_start
-        return max(self.window_min_start, min(last, self.num_steps // 2 - 1))

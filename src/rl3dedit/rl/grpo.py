@@ -13,9 +13,10 @@ Pure functions of tensors; no model, no trainer state. What this is, exactly:
    per-element-mean Gaussian log-prob; loss = max(-A·ratio, -A·clip(ratio, 1-eps, 1+eps)) with A clamped to
    ±adv_clip (Flow-GRPO: 5). Returned per element, so the caller chooses the normaliser (the trainer divides by
    the total count of (member, step) terms of the update, which makes gradient accumulation exact).
-4. KL (flow_grpo.md §8): both per-step policies are Gaussians with the same covariance s²I, so the exact KL is
-   ||mu - mu_ref||² / (2 s²). Flow-GRPO divides by std_dev_t² instead of s² (= the exact KL times |dt|); we take
-   the exact per-element KL with s, and say so. The paper's text puts the KL against the original model and its
+4. KL: both per-step policies are Gaussians with the same covariance s²I (s = std_dev_t·√|dt|), so the exact KL
+   is ||mu - mu_ref||² / (2 s²). Flow-GRPO divides by 2·std_dev_t² instead (= the exact KL times |dt|;
+   https://github.com/yifan123/flow_grpo, scripts/train_flux_kontext.py). `form="flow_grpo"` (the default) takes
+   Flow-GRPO's form so its beta values carry over; `form="exact"` the exact per-element KL. The paper's text puts the KL against the original model and its
    Fig. 2 against pi_old; we use the original model (LoRA disabled), as Flow-GRPO does.
 5. Diagnostics (flow_grpo.md §7): approx_kl = ½·mean((lp_new - lp_old)²) and the fraction of clipped ratios.
 """
@@ -121,17 +122,31 @@ def clipped_surrogate(log_prob: Tensor, old_log_prob: Tensor, advantages: Tensor
     return torch.maximum(unclipped, clipped)
 
 
-def kl_penalty(mean: Tensor, ref_mean: Tensor, std: Tensor) -> Tensor:
-    """Exact KL(N(mean, s²I) || N(ref_mean, s²I)) per element, averaged over non-batch dims (flow_grpo.md §8).
+KLForm = Literal["flow_grpo", "exact"]
+
+
+def kl_penalty(mean: Tensor, ref_mean: Tensor, std: Tensor, std_dev_t: Tensor | None = None,
+               form: KLForm = "exact") -> Tensor:
+    """The per-step KL to the reference policy, averaged over non-batch dims.
 
     mean, ref_mean: (B, L, C) step means under the policy and under the reference (LoRA disabled);
-    std: (B, 1, 1) the shared per-step scale s. Returns (B,) fp32 = mean_elems (mean - ref_mean)² / (2 s²).
-    Flow-GRPO divides by std_dev_t² instead (its value = this one times |dt|).
+    std: (B, 1, 1) the shared per-step scale s = std_dev_t·√|dt|; std_dev_t: (B, 1, 1), needed by `flow_grpo`.
+    Returns (B,) fp32:
+    - `exact`: KL(N(mean, s²I) || N(ref_mean, s²I)) = mean_elems (mean - ref_mean)² / (2 s²);
+    - `flow_grpo`: mean_elems (mean - ref_mean)² / (2 std_dev_t²) (Flow-GRPO's value = the exact one times |dt|).
     """
     if mean.shape != ref_mean.shape:
         raise ValueError(f"mean {tuple(mean.shape)} and ref_mean {tuple(ref_mean.shape)} differ")
+    if form == "exact":
+        scale = std
+    elif form == "flow_grpo":
+        if std_dev_t is None:
+            raise ValueError("form='flow_grpo' needs std_dev_t")
+        scale = std_dev_t
+    else:
+        raise ValueError(f"form must be 'flow_grpo' or 'exact', got {form!r}")
     diff = mean.float() - ref_mean.float().detach()
-    per_element = diff**2 / (2.0 * std.float() ** 2)
+    per_element = diff**2 / (2.0 * scale.float() ** 2)
     return per_element.mean(dim=tuple(range(1, per_element.ndim)))
 
 

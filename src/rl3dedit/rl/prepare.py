@@ -96,7 +96,8 @@ def view_size_for(cameras: Cameras, view_size: int, align: int = 16) -> tuple[in
 def load_scene(entry: SceneEntry, manifest: Manifest, config: RunConfig, device: torch.device
                ) -> tuple[GaussianScene, Cameras]:
     """The entry's Gaussian scene and all its cameras (fits a base 3DGS for a capture without `ply`)."""
-    from rl3dedit.scene import load_cameras, load_capture, make_synthetic_capture, read_ply
+    from rl3dedit.scene import load_cameras, load_capture, read_ply
+    from rl3dedit.synthetic import make_synthetic_capture
 
     if entry.synthetic is not None:
         spec = entry.synthetic

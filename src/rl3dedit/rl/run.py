@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
+from rl3dedit.provenance import provenance
 from rl3dedit.rl.data import builtin_manifest_path, load_manifest
 from rl3dedit.rl.dataset import PreparedDataset
 from rl3dedit.rl.ema import swapped_in
@@ -114,8 +114,8 @@ def run_training(config: RunConfig, out_dir: str | Path, *, manifest: str | Path
 
         dump_config(config, run_dir / "config.yaml")
         (run_dir / "run.json").write_text(json.dumps({
-            "seed": config.seed, "num_processes": accelerator.num_processes, "torch": torch.__version__,
-            "platform": platform.platform(), "device": str(accelerator.device)}, indent=1))
+            "seed": config.seed, "num_processes": accelerator.num_processes, "device": str(accelerator.device),
+            "provenance": provenance()}, indent=1))
     dataset = ensure_prepared(config, run_dir, accelerator, editor, manifest, data_dir)
     trainer = GRPOTrainer(config, editor, dataset, reward_fn, run_dir, accelerator)
     if resume:

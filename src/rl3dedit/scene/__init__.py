@@ -15,12 +15,10 @@ from rl3dedit.scene.nerfstudio import (
     viewmats_to_opengl_c2w,
 )
 from rl3dedit.scene.ply import PointCloud, read_ply, read_points_ply, splat_property_names, write_ply
-from rl3dedit.scene.synthetic import SYNTHETIC_TARGET, make_synthetic_capture, make_synthetic_scene
 
 __all__ = [
     "quaternion_to_matrix",
     "SH_C0",
-    "SYNTHETIC_TARGET",
     "CameraRecords",
     "Cameras",
     "Capture",
@@ -37,8 +35,6 @@ __all__ = [
     "load_cameras",
     "load_capture",
     "look_at_viewmats",
-    "make_synthetic_capture",
-    "make_synthetic_scene",
     "opengl_c2w_to_viewmats",
     "read_camera_path",
     "read_cameras_json",

@@ -1,4 +1,6 @@
-"""A small procedural scene and an orbiting capture of it, for tests and demos (gaussian_splatting.md section 12.4).
+"""A small procedural scene and an orbiting capture of it, for tests, demos and the tiny presets.
+
+This package sits above `scene`, `render` and `views` (it renders its capture with them), so data flows one way.
 
 The world is z-up. The scene is a grey, sector-patterned ground disc of radius 1.3 in the z = 0 plane carrying five
 coloured ellipsoids (a tall red one in the middle, green, blue, yellow and magenta ones around it), each a shell of
@@ -11,8 +13,11 @@ import math
 
 import torch
 
-from rl3dedit.scene.capture import Capture
-from rl3dedit.scene.gaussians import SH_C0, GaussianScene, rgb_to_sh_dc
+from rl3dedit.render import render_images
+from rl3dedit.scene import SH_C0, Capture, GaussianScene, rgb_to_sh_dc
+from rl3dedit.views import orbit_cameras
+
+__all__ = ["SYNTHETIC_TARGET", "make_synthetic_capture", "make_synthetic_scene"]
 
 SYNTHETIC_TARGET = (0.0, 0.0, 0.3)
 """The point the synthetic capture's cameras look at (the middle of the object group)."""
@@ -96,23 +101,20 @@ def make_synthetic_capture(
     seed: int = 0,
     num_gaussians: int = 1200,
     background: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    backend: str = "auto",
 ) -> tuple[GaussianScene, Capture]:
-    """The synthetic scene and a capture of it rendered by `rl3dedit.render.render` from an orbit.
+    """The synthetic scene and a capture of it rendered by `rl3dedit.render.render_images` (`backend`) from an orbit.
 
     Returns:
         (scene, capture): cameras on a circle of radius 2.7 at 30 degrees elevation around `SYNTHETIC_TARGET`
         (z up, 50-degree field of view); capture.images (V, 3, size, size) in [0, 1] on `background`; capture.points are 400 of the
         Gaussian centres with their colours (an SfM-like seed); no render path (use `views.turntable_path`).
     """
-    # render and views depend on scene: import them at call time so scene stays importable on its own.
-    from rl3dedit.render import render_images
-    from rl3dedit.views import orbit_cameras
-
     scene = make_synthetic_scene(num_gaussians=num_gaussians, seed=seed)
     cameras = orbit_cameras(
         num_views, center=SYNTHETIC_TARGET, radius=2.7, elevation_deg=30.0, width=size, height=size, fov_deg=50.0
     )
-    images = render_images(scene, cameras, background).float()
+    images = render_images(scene, cameras, background, backend=backend).float()
     generator = torch.Generator().manual_seed(seed + 1)
     picks = torch.randperm(scene.num_gaussians, generator=generator)[: min(400, scene.num_gaussians)]
     colors = (0.5 + SH_C0 * scene.sh_dc[picks]).clamp(0, 1)
