@@ -85,7 +85,7 @@ def run_once(pipe, timer: ForwardTimer, *, size: int, steps: int, text_len: int,
             noises = [initial_noise(pipe, g, size, size, torch.float32, device) for g in generators]
         with stage(times, "encode (text + VAE)"):
             cond = encode_condition(pipe, image, "make the statue golden in the 3x3 grid", height=size, width=size,
-                                    guidance=2.5, max_sequence_length=text_len, first_noise=noises[0])
+                                    guidance_scale=2.5, max_sequence_length=text_len, first_noise=noises[0])
         with stage(times, "schedule"):
             schedule = flow_schedule(pipe, steps, noises[0].shape[1])
         levels = [noise_level if i in window else 0.0 for i in range(steps)]

@@ -149,7 +149,8 @@ def main() -> None:
         return
     print("iter\ttrain_s\tloss\tholdout_psnr")
 
-    def report(iteration: int, total: int, info: dict[str, float]) -> None:
+    def report(what: str, iteration: int, total: int, info: dict[str, float] | None = None) -> None:
+        info = info or {}
         if "holdout_psnr" in info:
             print(f"{iteration}\t-\t{info['loss']:.4f}\t{info['holdout_psnr']:.2f}\t{int(info['num_gaussians'])} G",
                   flush=True)

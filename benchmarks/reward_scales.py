@@ -20,7 +20,8 @@ import torch
 
 from rl3dedit.geometry import build_tiny_vggt, photometric_reprojection_loss
 from rl3dedit.render import render
-from rl3dedit.rewards import CONFIDENCE_TRANSFORMS, ConsistencyReward, SfMReward, load_lpips, transform_confidence
+from rl3dedit.rewards import ConsistencyReward, SfMReward, load_lpips, transform_confidence
+from rl3dedit.rewards.confidence import CONFIDENCE_TRANSFORMS
 from rl3dedit.scene import Cameras, intrinsics_from_fov, look_at_viewmats
 from rl3dedit.synthetic import SYNTHETIC_TARGET, make_synthetic_scene
 

@@ -89,7 +89,7 @@ def rollout_throughput(members: int, repeats: int) -> None:
     editor = KontextGridEditor(build_tiny_pipeline(0), max_sequence_length=32)
     share = member_share(members, acc.num_processes, acc.process_index)
     grid = torch.rand(3, 192, 192)
-    kwargs = dict(num_steps=4, guidance=2.5, noise_level=0.8, window=(0, 2))
+    kwargs = dict(num_steps=4, guidance_scale=2.5, noise_level=0.8, window=(0, 2))
     editor.rollout(grid, "warm up", group_size=1, seeds=[0], **kwargs)
     acc.wait_for_everyone()
     start = time.perf_counter()

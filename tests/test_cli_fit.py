@@ -12,7 +12,7 @@ from rl3dedit.cli.main import app
 from rl3dedit.pipeline import RUN_MARKER
 from rl3dedit.scene import read_cameras_json, read_ply, viewmats_to_opengl_c2w
 from rl3dedit.synthetic import make_synthetic_capture
-from rl3dedit.views import save_image
+from rl3dedit.views import load_image, save_image
 
 runner = CliRunner()
 
@@ -41,10 +41,17 @@ def write_nerfstudio_capture(folder: Path, num_views: int = 10, size: int = 24) 
 def test_fit_writes_scene_cameras_and_metrics(tmp_path: Path) -> None:
     data, out = tmp_path / "capture", tmp_path / "fitted"
     write_nerfstudio_capture(data)
-    result = runner.invoke(app, ["fit", "--data", str(data), "--out", str(out), "--downscale", "1", "--iters", "4",
-                                 "--preset", "tiny", "--device", "cpu"])
+    result = runner.invoke(app, ["fit", "--data", str(data), "--out", str(out), "--downscale", "1", "--fit-iters",
+                                 "4", "--preset", "tiny", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == [RUN_MARKER, "cameras.json", "config.yaml", "metrics.json", "scene.ply"]
+    assert sorted(p.name for p in out.iterdir()) == [RUN_MARKER, "cameras.json", "config.yaml", "holdout",
+                                                     "metrics.json", "scene.ply"]
+    # Held-out views: ground truth (the capture's own image) on the left, the render on the right.
+    held = sorted((out / "holdout").iterdir())
+    assert [p.name for p in held] == ["view_000_gt_render.png", "view_008_gt_render.png"]
+    pair = load_image(held[1])
+    assert pair.shape == (3, 24, 48)
+    assert (pair[:, :, :24] - load_image(data / "images" / "frame_008.png")).abs().max() < 1.5 / 255
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["iters"] == 4 and metrics["num_holdout_views"] == 2 and metrics["num_train_views"] == 8
     assert_records_versions(metrics["provenance"])

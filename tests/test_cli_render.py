@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rl3dedit.cli.main import app
-from rl3dedit.scene import write_cameras_json, write_ply
+from rl3dedit.scene import read_cameras_json, write_cameras_json, write_ply
 from rl3dedit.synthetic import make_synthetic_scene
 from rl3dedit.views import load_image, orbit_cameras
 
@@ -27,9 +27,11 @@ def test_render_views_and_grid(tmp_path: Path, scene_files: tuple[Path, Path]) -
     result = runner.invoke(app, ["render", "--scene", str(ply), "--cameras", str(cams), "--out", str(out),
                                  "--views", "4", "--grid", "--size", "24", "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    pngs = sorted(p.name for p in out.glob("view_*.png"))
+    pngs = sorted(p.name for p in (out / "views").glob("view_*.png"))
     assert len(pngs) == 4
-    view = load_image(out / pngs[0])
+    cams = read_cameras_json(out / "cameras.json")
+    assert len(cams) == 4 and (cams.width, cams.height) == (24, 16)  # exactly the rendered views, at their size
+    view = load_image(out / "views" / pngs[0])
     assert view.shape == (3, 16, 24)
     assert view.std() > 0.01, "the render is not blank"
     grid = load_image(out / "grid.png")
@@ -60,3 +62,32 @@ def test_render_never_replaces_a_foreign_folder(tmp_path: Path, scene_files: tup
     fresh = tmp_path / "renders"
     assert runner.invoke(app, args[:6] + [str(fresh)] + args[7:]).exit_code == 0
     assert runner.invoke(app, args[:6] + [str(fresh)] + args[7:]).exit_code == 0, "an earlier run may be replaced"
+
+
+def test_render_renders_each_camera_once(tmp_path: Path, scene_files: tuple[Path, Path]) -> None:
+    ply, cams = scene_files
+    out = tmp_path / "renders"
+    result = runner.invoke(app, ["render", "--scene", str(ply), "--cameras", str(cams), "--out", str(out),
+                                 "--views", "40", "--view-size", "16"])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (out / "views").iterdir())
+    assert len(names) == 12 and len({name.split("_cam")[1] for name in names}) == 12  # 12 cameras, no duplicate
+    assert len(read_cameras_json(out / "cameras.json")) == 12
+
+
+def test_render_camera_path_writes_frames_and_video(tmp_path: Path, shared_dir: Path) -> None:
+    import json
+
+    face = shared_dir / "data" / "face"
+    path = next((face / "camera_paths").glob("*.json"))
+    frames = len(json.loads(path.read_text())["camera_path"])
+    write_ply(make_synthetic_scene(50, seed=0), tmp_path / "scene.ply")
+    out = tmp_path / "path"
+    result = runner.invoke(app, ["render", "--scene", str(tmp_path / "scene.ply"), "--camera-path", str(path),
+                                 "--data", str(face), "--view-size", "16", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(list((out / "frames").glob("frame_*.png"))) == frames
+    assert (out / "video.mp4").stat().st_size > 0 and len(read_cameras_json(out / "cameras.json")) == frames
+    no_data = runner.invoke(app, ["render", "--scene", str(tmp_path / "scene.ply"), "--camera-path", str(path),
+                                  "--out", str(tmp_path / "x")])
+    assert no_data.exit_code != 0 and "--data" in " ".join(no_data.output.split())

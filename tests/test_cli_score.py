@@ -53,7 +53,7 @@ def test_grid_with_cameras_json_reports_pose_and_ranking(tmp_path, views):
     K = torch.tensor([[50.0, 0, SIZE / 2], [0, 50.0, SIZE / 2], [0, 0, 1]])
     write_cameras_json(Cameras(viewmats, K.expand(4, 3, 3).clone(), SIZE, SIZE), tmp_path / "cameras.json")
     result = run(str(tmp_path / "grid.png"), "--rows", "2", "--cols", "2", "--cameras", str(tmp_path / "cameras.json"),
-                 "--device", "cpu", "--json")
+                 "--verifier", "tiny", "--device", "cpu", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["num_views"] == 4 and set(report["scores"]) == {"depth", "point", "pose", "total"}

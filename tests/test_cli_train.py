@@ -92,3 +92,18 @@ def test_two_process_accelerate_launch_on_cpu(tmp_path):
     one = load_file(str(tmp_path / "single" / "checkpoints" / "update-000002" / "trainable.safetensors"))
     for name in one:
         torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-6)
+
+
+def test_train_cli_bf16_on_cpu_takes_the_precision_path_with_ratio_exactly_one(tmp_path):
+    """`rl.mixed_precision: bf16` is honoured on CPU; rollouts and the update share the autocast, so ratio = 1."""
+    config, manifest = small_files(tmp_path, mixed_precision="bf16")
+    # a fresh process: accelerate's state is a per-process singleton and the other tests' runs are in float32
+    command = [sys.executable, "-m", "rl3dedit.cli.main", "train", "--config", str(config), "--manifest",
+               str(manifest), "--out", str(tmp_path / "run"), "--max-steps", "1"]
+    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["mixed_precision"] == "bf16"
+    first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["policy/ratio_min"] == 1.0 and first["policy/ratio_max"] == 1.0
+    assert first["policy/clipfrac"] == 0.0

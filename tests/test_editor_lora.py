@@ -21,7 +21,7 @@ def image():
 
 
 def _rollout(editor, image):
-    return editor.rollout(image, PROMPT, group_size=2, num_steps=3, guidance=2.5, seeds=[1, 2], noise_level=0.8,
+    return editor.rollout(image, PROMPT, group_size=2, num_steps=3, guidance_scale=2.5, seeds=[1, 2], noise_level=0.8,
                           window=(0, 2))
 
 

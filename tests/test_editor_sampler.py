@@ -38,7 +38,7 @@ def _condition(pipe, tokens=16, batch=1):
     return Condition(
         prompt_embeds=torch.randn(batch, 8, 32, generator=g), pooled_prompt_embeds=torch.randn(batch, 32, generator=g),
         text_ids=torch.zeros(8, 3), image_latents=torch.randn(1, tokens, 64, generator=g),
-        image_ids=torch.zeros(tokens, 3), latent_ids=torch.zeros(tokens, 3), guidance=2.5, height=64, width=64,
+        image_ids=torch.zeros(tokens, 3), latent_ids=torch.zeros(tokens, 3), guidance_scale=2.5, height=64, width=64,
     )
 
 

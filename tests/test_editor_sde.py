@@ -100,10 +100,21 @@ def test_window_steps_and_errors():
         window_steps(12, 0, 0)
 
 
-def test_window_schedule_progressive_and_random_are_replayable():
+def test_progressive_window_moves_like_mixgrpo_and_stops_at_the_last_legal_start():
+    # MixGRPO: every `iters_per_shift` iterations the start moves by `stride`; past the last start it stays there
     progressive = WindowSchedule(num_steps=12, window_size=4, strategy="progressive", iters_per_shift=2)
-    starts = [progressive.start(i) for i in range(18)]
-    assert starts[:6] == [0, 0, 1, 1, 2, 2] and max(starts) == 7 and starts[16] == 0
+    starts = [progressive.start(i) for i in range(20)]
+    assert starts == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 7, 7, 7, 7]
+    assert progressive.steps(19) == [7, 8, 9, 10]  # steps 9 and 10 of 12 are trained too
+    strided = WindowSchedule(num_steps=12, window_size=4, strategy="progressive", iters_per_shift=3, stride=2,
+                             min_start=1)
+    assert [strided.start(i) for i in range(0, 15, 3)] == [1, 3, 5, 7, 7]
+    assert [strided.start(i) for i in range(3)] == [1, 1, 1]
+    rolled = WindowSchedule(num_steps=12, window_size=4, strategy="progressive", stride=2, roll_back=True)
+    assert [rolled.start(i) for i in range(6)] == [0, 2, 4, 6, 0, 2]  # MixGRPO's roll_back: back to the start
+
+
+def test_window_schedule_random_is_replayable():
     random = WindowSchedule(num_steps=12, window_size=4, strategy="random", max_start=5, seed=3)
     draws = [random.start(i) for i in range(40)]
     assert draws == [random.start(i) for i in range(40)]

@@ -44,7 +44,7 @@ def test_tiny_cases_cover_every_split():
 
 @pytest.mark.shared
 def test_paper_style_cases_point_at_the_shared_captures(shared_dir, monkeypatch):
-    monkeypatch.delenv(DATA_ROOT_ENV, raising=False)
+    monkeypatch.setenv(DATA_ROOT_ENV, str(shared_dir / "data"))
     cases = load_cases(CASES_DIR / "paper_style.yaml")
     assert cases.data_root == (shared_dir / "data").resolve()
     assert {"in_distribution", "unseen_instruction"} <= {case.split for case in cases.cases}

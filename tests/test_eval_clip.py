@@ -89,3 +89,32 @@ def test_missing_clip_weights_fail_fast_naming_the_setting(tmp_path):
     with pytest.raises(FileNotFoundError, match="eval.clip_model"):
         load_clip(str(tmp_path / "no-such-clip"))
     assert load_clip("tiny").name == "tiny"
+
+
+def test_squash_keeps_the_sides_of_a_wide_view_and_crop_drops_them():
+    images = torch.zeros(1, 3, 40, 80)
+    images[:, :, :, :10] = 1.0  # a white band on the far left, outside the centre square
+    black = (0 - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)
+    white = (1 - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)
+    crop = clip_preprocess(images, 16, "crop")
+    squash = clip_preprocess(images, 16, "squash")
+    torch.testing.assert_close(crop[0, :, 8, 0], black, atol=1e-4, rtol=0)  # the band was cropped away
+    torch.testing.assert_close(squash[0, :, 8, 0], white, atol=1e-4, rtol=0)  # squashed in, 80 px -> 16 px
+    # squash equals IN2N's bicubic F.interpolate of the whole image to size x size, then the CLIP normalisation
+    expected = torch.nn.functional.interpolate(images, size=16, mode="bicubic", align_corners=False)
+    mean, std = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(squash, (expected - mean) / std)
+    with pytest.raises(ValueError, match="squash"):
+        clip_preprocess(images, 16, "pad")
+
+
+def test_eval_clip_preprocess_setting_reaches_the_scorer():
+    from rl3dedit.config import load_config
+    from rl3dedit.eval.scoring import load_metric_models
+
+    cfg = load_config("tiny")
+    for mode in ("squash", "crop"):
+        eval_cfg = cfg.eval.model_copy(update={"metrics": ["clip"], "clip_preprocess": mode})
+        models = load_metric_models(cfg.model_copy(update={"eval": eval_cfg}), torch.device("cpu"), env={})
+        assert models.clip.preprocess == mode
+    assert load_config("paper").eval.clip_preprocess == "squash"

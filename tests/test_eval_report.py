@@ -15,6 +15,32 @@ from rl3dedit.eval.report import render_report, turntable_strip
 from rl3dedit.eval.results import METRIC_KEYS, CaseResult, MetricValue, aggregate
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HEADLESS_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--no-default-browser-check", "--disable-sync",
+                  "--disable-domain-reliability", "--disable-breakpad", "--no-pings",
+                  # no host name resolves (update, DoH and metrics hosts included) except the loopback the viewer's
+                  # local server listens on
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+                  "--disable-features=DnsOverHttps,AsyncDns,OptimizationHints,MediaRouter,Translate,"
+                  "NetworkTimeServiceQuerying,AutofillServerCommunication,CertificateTransparencyComponentUpdater"]
+"""How every browser test starts Chromium (plus a fresh --user-data-dir); test_viewer.py reuses them. The flags
+alone still leave Chromium's IPv6 reachability probe (a UDP connect to a public DNS address), so tests that load
+only files also run the browser in an empty network namespace (`NO_NETWORK`)."""
+
+
+def _no_network_prefix() -> list[str]:
+    """`unshare -rn` (a new user + network namespace with no interface up) when this machine allows it, else []."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return []
+    try:
+        ok = subprocess.run([unshare, "-rn", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return [unshare, "-rn"] if ok else []
+
+
+NO_NETWORK = _no_network_prefix()
 
 
 def _png(path: Path, color: tuple[int, int, int], size=(48, 32)) -> None:
@@ -70,9 +96,8 @@ def test_turntable_strip_has_the_requested_frames(tmp_path):
 def open_in_chromium(page: Path, tmp_path: Path) -> tuple[str, str]:
     """(dumped DOM, browser log) of `page` loaded in headless Chromium with a fresh profile."""
     command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-        "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom", page.as_uri(),
+        *NO_NETWORK, CHROMIUM, *HEADLESS_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
+        "--v=0", "--virtual-time-budget=5000", "--dump-dom", page.as_uri(),
     ]
     env = {**os.environ, "HOME": str(tmp_path)}
     done = subprocess.run(command, capture_output=True, text=True, timeout=90, env=env)
@@ -93,3 +118,39 @@ def test_report_opens_in_headless_chromium(tmp_path):
     assert re.search(r'<pre id="js-errors"></pre>', dom), "JavaScript errors recorded in the page"
     console = [line for line in log.splitlines() if "CONSOLE" in line and "report.html" in line]
     assert console == [], console
+
+
+def _outbound_connects(strace_log: str) -> list[str]:
+    """connect() calls to a non-loopback IPv4/IPv6 address that succeeded (a refused or unroutable attempt sends
+    nothing)."""
+    found = []
+    for line in strace_log.splitlines():
+        if "connect(" not in line or not ("AF_INET" in line) or "= 0" not in line.rsplit(")", 1)[-1]:
+            continue
+        if re.search(r'inet_addr\("127\.|inet_pton\(AF_INET6, "::1"', line):
+            continue
+        found.append(line.strip())
+    return found
+
+
+STRACE = shutil.which("strace")
+
+
+@pytest.mark.skipif(CHROMIUM is None or STRACE is None, reason="needs chromium and strace")
+def test_headless_chromium_opens_no_outbound_connection(tmp_path):
+    """The report page loads with networking really off: under strace, no connect() to a non-loopback address
+    succeeds (before the fix Chromium resolved update hosts and connected to a public DNS server on port 443)."""
+    probe = subprocess.run([STRACE, "-f", "-qq", "-e", "trace=connect", "true"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"strace cannot trace here: {probe.stderr.decode(errors='replace')[:200]}")
+    page = tmp_path / "page.html"
+    page.write_text('<html><body><img src="https://example.com/x.png"><p id="x">ok</p></body></html>')
+    log = tmp_path / "strace.log"
+    command = [STRACE, "-f", "-qq", "-e", "trace=connect", "-o", str(log), *NO_NETWORK, CHROMIUM, *HEADLESS_FLAGS,
+               f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000", "--dump-dom", page.as_uri()]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '<p id="x">ok</p>' in done.stdout
+    assert "connect(" in log.read_text(), "strace recorded nothing; the check would be vacuous"
+    assert _outbound_connects(log.read_text()) == []

@@ -100,7 +100,7 @@ def test_run_scores_records_failures_and_resumes(tmp_path, cases, config):
     assert sorted(p.name for p in (out / "cases/recolor/eval_views").iterdir()) == [
         "edited_00.png", "edited_01.png", "source_00.png", "source_01.png"]
     cameras = json.loads((out / "cases/recolor/eval_cameras.json").read_text())
-    assert cameras["indices"] == [9, 10] and len(cameras["viewmats"]) == 2
+    assert [camera["id"] for camera in cameras] == [9, 10]
     report = (out / "report.html").read_text()
     assert 'data-case-id="recolor"' in report and 'data-case-id="broken"' in report
     assert "stand-in edit failed" in report
@@ -140,13 +140,13 @@ def test_other_method_outputs_are_scored(tmp_path, cases, config):
 
     # Method B renders the exported evaluation cameras itself (PNG files in camera order).
     from rl3dedit.render import render
-    from rl3dedit.scene import Cameras
+    from rl3dedit.scene import read_cameras_json
 
     exported = export_eval_cameras(config, cases, tmp_path / "cameras")
     assert [p.parent.name for p in exported] == ["recolor", "broken"]
     data = json.loads(exported[0].read_text())
     assert data == json.loads((tmp_path / "eval/cases/recolor/eval_cameras.json").read_text())
-    cameras = Cameras(torch.tensor(data["viewmats"]), torch.tensor(data["Ks"]), data["width"], data["height"])
+    cameras = read_cameras_json(exported[0])
     renders = tmp_path / "renders"
     for i, image in enumerate(render(scene, cameras, mode="RGB", background=(1.0, 1.0, 1.0)).rgb):
         save_image(image, renders / "recolor" / "eval_views" / f"{i:03d}.png")
@@ -167,12 +167,14 @@ def test_paper_style_cases_export_render_path_cameras(tmp_path, shared_dir):
     """The shipped paper-style cases resolve on the real captures: 9 render-path frames per case."""
     import importlib.resources
 
+    from rl3dedit.scene import read_cameras_json
+
     path = Path(str(importlib.resources.files("rl3dedit") / "configs" / "eval" / "paper_style.yaml"))
     cases = load_cases(path, data_root=shared_dir / "data")
     config = load_config("tiny")
     exported = export_eval_cameras(config, cases, tmp_path / "cams")
     assert len(exported) == len(cases.cases)
     for file in exported:
-        data = json.loads(file.read_text())
-        assert data["source"].startswith("render_path (9 of") and len(data["viewmats"]) == 9
-        assert max(data["width"], data["height"]) == config.views.view_size
+        cameras = read_cameras_json(file)  # render-path frames: ids 0..8
+        assert len(cameras) == 9 and [c["id"] for c in json.loads(file.read_text())] == list(range(9))
+        assert max(cameras.width, cameras.height) == config.views.view_size

@@ -57,7 +57,7 @@ def test_capture_base_fit_is_cached(tmp_path, monkeypatch):
         def __init__(self, scene):
             self.scene, self.metrics = scene, {}
 
-    def fake_fit(capture, recon_config, *, device, seed):
+    def fake_fit(capture, recon_config, *, device, seed, background, render):
         fits.append(capture.name)
         return FitResult(make_synthetic_scene(num_gaussians=50, seed=seed))
 

@@ -4,13 +4,14 @@ import pytest
 import torch
 
 from rl3dedit.config import load_config
-from rl3dedit.eval.cases import EvalCase, HeldOutViews, SyntheticScene
+from rl3dedit.eval.cases import EvalCase, HeldOutViews
 from rl3dedit.eval.results import METRIC_KEYS
 from rl3dedit.eval.scoring import CaseViews, MetricModels, load_metric_models, score_case
+from rl3dedit.pipeline.source import SyntheticSource
 from rl3dedit.scene import Cameras
 
 CASE = EvalCase(
-    id="c", split="new_scene", scene=SyntheticScene(kind="synthetic"), instruction="make it blue",
+    id="c", split="new_scene", scene=SyntheticSource(), instruction="make it blue",
     source_caption="a red cube", target_caption="a blue cube", eval_views=HeldOutViews(kind="held_out"),
 )
 
@@ -55,3 +56,13 @@ def test_mismatched_renders_are_refused():
     views.edited_views = views.edited_views[:2]
     with pytest.raises(ValueError, match="case 'c': source renders"):
         score_case(CASE, views, MetricModels(None, None, None, None), config)
+
+
+@pytest.mark.parametrize("transform", ["raw", "log"])
+def test_vggt_score_honours_the_confidence_transform(transform):
+    config = load_config("tiny").override("eval.metrics", ["vggt"]).override("rewards.confidence_transform", transform)
+    models = load_metric_models(config, torch.device("cpu"), env={})
+    assert models.consistency.confidence_transform == transform
+    scores = score_case(CASE, _views(), models, config)
+    if transform == "raw":  # the raw VGGT confidence is >= 1; the default `inverse` keeps scores below 1
+        assert scores.metrics["vggt_depth"].value >= 1

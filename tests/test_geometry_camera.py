@@ -7,14 +7,13 @@ import math
 import pytest
 import torch
 
-from rl3dedit.geometry import (
+from rl3dedit.geometry import camera_translation_scale, relative_pose_error, relative_poses
+from rl3dedit.scene import Cameras
+from rl3dedit.scene.pose import (
     axis_angle_to_matrix,
-    camera_translation_scale,
     invert_pose,
     matrix_to_quaternion,
     quaternion_to_matrix,
-    relative_pose_error,
-    relative_poses,
     to_homogeneous,
 )
 
@@ -112,3 +111,12 @@ def test_quaternion_round_trip_wxyz():
     # wxyz: a quarter turn about z maps x to y.
     quarter = quaternion_to_matrix(torch.tensor([math.cos(math.pi / 4), 0, 0, math.sin(math.pi / 4)]))
     torch.testing.assert_close(quarter @ torch.tensor([1.0, 0, 0]), torch.tensor([0.0, 1.0, 0.0]))
+
+
+def test_cameras_c2w_is_the_rigid_inverse_of_viewmats():
+    poses = random_poses(6, torch.Generator().manual_seed(11)).float()
+    cameras = Cameras(poses, torch.eye(3).repeat(6, 1, 1), 8, 8)
+    c2w = cameras.c2w
+    torch.testing.assert_close(c2w, torch.linalg.inv(poses.double()).float(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(c2w[:, :3, :3], poses[:, :3, :3].transpose(-1, -2), atol=0, rtol=0)  # exact R^T
+    torch.testing.assert_close(cameras.centers, c2w[:, :3, 3])

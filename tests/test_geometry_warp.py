@@ -7,15 +7,9 @@ import math
 import pytest
 import torch
 
-from rl3dedit.geometry import (
-    invert_pose,
-    photometric_error,
-    photometric_reprojection_loss,
-    pixel_grid,
-    ssim_dissimilarity,
-    unproject_depth,
-    warp_view,
-)
+from rl3dedit.geometry import photometric_reprojection_loss, unproject_depth, warp_view
+from rl3dedit.geometry.warp import photometric_error, pixel_grid, ssim_dissimilarity
+from rl3dedit.scene.pose import invert_pose
 
 H = W = 48
 
@@ -96,6 +90,20 @@ def test_identity_warp_is_exact():
     assert warp.mask.all()
     torch.testing.assert_close(warp.warped, images[:1], atol=1e-4, rtol=0)
     torch.testing.assert_close(warp.depth_in_b, depths[:1], atol=1e-4, rtol=1e-4)
+
+
+def test_pixels_without_depth_are_left_out():
+    images, depths, viewmats, Ks = plane_scene(2)
+    holed = depths.clone()
+    holed[:, :, : W // 2] = 0  # no surface in the left half of every view (e.g. an empty rendered background)
+    warp = warp_view(images[1:], holed[:1], holed[1:], viewmats[:1], viewmats[1:], Ks[:1], Ks[1:])
+    assert not warp.mask[0, :, : W // 2].any()
+    assert warp.mask[0, :, W // 2:].float().mean() > 0.3
+    # Garbage colours where there is no depth change nothing.
+    garbage = images.clone()
+    garbage[0, :, :, :4] = torch.rand(3, H, 4, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(photometric_reprojection_loss(garbage, holed, viewmats, Ks).per_pair,
+                               photometric_reprojection_loss(images, holed, viewmats, Ks).per_pair)
 
 
 def test_depth_disagreement_empties_mask_and_gives_nan():

@@ -29,7 +29,7 @@ def test_holdout_split_every_eighth() -> None:
 def test_fit_improves_held_out_psnr(capture: Capture) -> None:
     calls = []
     result = fit(capture, ReconConfig(densify=False, **FAST), iters=30, seed=0,
-                 progress=lambda i, total, info: calls.append((i, total, info)))
+                 progress=lambda what, i, total, info=None: calls.append((i, total, info)))
     assert isinstance(result, FitResult)
     first, last = result.history[0], result.history[-1]
     assert first.iteration == 0 and last.iteration == 30

@@ -35,8 +35,7 @@ def test_optimise_cycles_views_and_records_history() -> None:
     splats = make_splats(scene.with_params(sh_dc=torch.zeros_like(scene.sh_dc)), rates, "cpu")
     settings = LoopSettings(iters=5, rates=rates, background=torch.ones(3), seed=0, max_sh_degree=0,
                             holdout=Views(cameras, images))
-    seconds = optimise(splats, Views(cameras, images), config, settings, NoDensifier())
-    assert seconds > 0
+    optimise(splats, Views(cameras, images), config, settings, NoDensifier())
     assert [h.iteration for h in settings.history] == [0, 2, 4, 5]
     assert math.isnan(settings.history[0].loss)
     assert settings.history[-1].holdout_psnr > settings.history[0].holdout_psnr

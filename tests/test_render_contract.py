@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -56,8 +57,8 @@ def test_render_shapes_and_backend() -> None:
     out = render(scene, _ring_cameras(3, 24), background=(1.0, 1.0, 1.0))
     assert isinstance(out, RenderOutput) and out.backend == "torch"
     assert out.rgb.shape == (3, 3, 24, 24) and out.depth.shape == (3, 1, 24, 24) and out.alpha.shape == (3, 1, 24, 24)
-    assert out.meta["means2d"].shape == (3, n, 2) and out.meta["radii"].shape == (3, n)
-    assert out.meta["depths"].shape == (3, n)
+    assert out.means2d.shape == (3, n, 2) and out.radii.shape == (3, n) and out.conics.shape == (3, n, 3)
+    assert out.depths.shape == (3, n) and (out.width, out.height) == (24, 24)
     assert 0.1 < float(out.alpha.mean()) < 1.0
     assert render(scene, _ring_cameras(3, 24), mode="RGB").depth is None
     assert render(scene, _ring_cameras(3, 24), mode="ED").rgb is None
@@ -147,10 +148,10 @@ def test_means2d_gradient_is_retainable_for_densification() -> None:
     scene = _scene([[0.0, 0.0, 2.0], [0.3, 0.1, 3.0]], [[1.0, 0.2, 0.1], [0.1, 0.9, 0.3]], opacity=0.7, log_scale=-2.0)
     scene.means.requires_grad_(True)
     out = render(scene, _front_camera(16))
-    out.meta["means2d"].retain_grad()
+    out.means2d.retain_grad()
     (out.rgb * torch.linspace(0, 1, 16)).sum().backward()
-    assert out.meta["means2d"].grad.shape == (1, 2, 2)
-    assert out.meta["means2d"].grad.abs().sum() > 0 and scene.means.grad.abs().sum() > 0
+    assert out.means2d.grad.shape == (1, 2, 2)
+    assert out.means2d.grad.abs().sum() > 0 and scene.means.grad.abs().sum() > 0
 
 
 def test_bad_inputs_get_clear_errors() -> None:
@@ -185,3 +186,24 @@ def test_render_images_is_clamped_gradient_free_and_chunk_invariant() -> None:
     reference = render(scene, cameras, mode="RGB", background=(1.0, 1.0, 1.0)).rgb.detach().clamp(0, 1)
     torch.testing.assert_close(whole, reference)
     torch.testing.assert_close(render_images(scene, cameras, (1.0, 1.0, 1.0), chunk_size=2), whole)
+
+
+def test_chunked_render_equals_one_call_with_per_view_backgrounds() -> None:
+    from rl3dedit.render import render_images
+    from rl3dedit.render.config import RenderConfig
+    from rl3dedit.synthetic import make_synthetic_scene
+    from rl3dedit.views import orbit_cameras
+
+    scene = make_synthetic_scene(200, seed=2)
+    cameras = orbit_cameras(5, center=(0.0, 0.0, 0.3), radius=2.7, elevation_deg=30.0, width=16, height=16, fov_deg=50.0)
+    backgrounds = torch.rand(5, 3, generator=torch.Generator().manual_seed(0))
+    whole = render(scene, cameras, mode="RGB+ED", background=backgrounds)
+    chunked = render(scene, cameras, mode="RGB+ED", background=backgrounds, chunk_size=2)
+    for name in ("rgb", "depth", "alpha", "means2d", "radii", "depths", "conics"):
+        torch.testing.assert_close(getattr(chunked, name), getattr(whole, name), msg=name)
+    torch.testing.assert_close(render_images(scene, cameras, backgrounds, chunk_size=2), whole.rgb.clamp(0, 1))
+    assert RenderConfig().chunk_size == inspect.signature(render_images).parameters["chunk_size"].default
+    with pytest.raises(ValueError, match="chunk_size"):
+        render(scene, cameras, chunk_size=0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        RenderConfig(chunk_size=0)

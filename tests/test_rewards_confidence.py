@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rl3dedit.rewards import CONFIDENCE_TRANSFORMS, transform_confidence
+from rl3dedit.rewards.confidence import CONFIDENCE_TRANSFORMS, transform_confidence
 
 
 def test_transforms_values_and_order():

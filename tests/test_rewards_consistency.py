@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rl3dedit.geometry import VGGTOutput, axis_angle_to_matrix, build_tiny_vggt, invert_pose, mat_to_quat_xyzw
+from rl3dedit.geometry import VGGTOutput, build_tiny_vggt
+from rl3dedit.geometry.vggt.pose_encoding import mat_to_quat_xyzw
 from rl3dedit.render import render
 from rl3dedit.rewards import ConsistencyReward
 from rl3dedit.scene import Cameras, intrinsics_from_fov, look_at_viewmats
+from rl3dedit.scene.pose import axis_angle_to_matrix, invert_pose
 from rl3dedit.synthetic import SYNTHETIC_TARGET, make_synthetic_scene
 
 SIZE = 56  # a multiple of 14: VGGT preprocessing leaves the views untouched, so the stand-in can match pixels

@@ -48,8 +48,11 @@ def test_composite_from_config_scores_a_group():
 
 
 def test_ablation_view_reward_swaps_the_composite_terms():
-    with pytest.raises(ValueError, match="needs exactly"):  # the paper's weights do not fit r_SfM's terms
-        load_config("tiny").override("rewards.view_reward", "sfm")
+    # The preset's untouched paper weights follow the view reward; custom weights that do not fit are refused.
+    assert load_config("tiny").override("rewards.view_reward", "sfm").rewards.weights == {"sfm": 0.5, "anchor": 0.5}
+    custom = load_config("tiny").override("rewards.weights", {"depth": 0.4, "point": 0.2, "pose": 0.2, "anchor": 0.2})
+    with pytest.raises(ValueError, match="needs exactly"):
+        custom.override("rewards.view_reward", "sfm")
     rewards = RewardsConfig(view_reward="sfm", weights={"sfm": 0.75, "anchor": 0.25}, allow_random_lpips=True)
 
     class Settings:
@@ -57,7 +60,7 @@ def test_ablation_view_reward_swaps_the_composite_terms():
 
     Settings.rewards = rewards
     reward = build_composite_reward(Settings())
-    assert isinstance(reward.consistency, SfMReward) and reward.term_names == ("sfm", "anchor")
+    assert isinstance(reward.view_reward, SfMReward) and reward.term_names == ("sfm", "anchor")
 
 
 def test_rewards_config_validation():

@@ -43,7 +43,7 @@ def test_load_manifest_resolves_paths_and_reports_file(tmp_path):
     path.write_text("scenes:\n  - name: a\n    ply: scene.ply\n    cameras: cams.json\n    prompts: [x]\n"
                     "    view_sets: [[0, 1]]\n")
     manifest = load_manifest(path)
-    assert manifest.path(manifest.scenes[0].ply) == tmp_path / "scene.ply"
+    assert manifest.path(manifest.scenes[0].source.ply) == tmp_path / "scene.ply"
     path.write_text("scenes: [\n")
     with pytest.raises(ValueError, match="m.yaml: not valid YAML"):
         load_manifest(path)
@@ -53,6 +53,6 @@ def test_load_manifest_resolves_paths_and_reports_file(tmp_path):
 
 def test_packaged_manifests_are_valid():
     tiny = load_manifest(builtin_manifest_path())
-    assert tiny.scenes[0].synthetic is not None and len(tiny.scenes[0].prompts) == 2
+    assert tiny.scenes[0].source.kind == "synthetic" and len(tiny.scenes[0].prompts) == 2
     paper = load_manifest(builtin_manifest_path().with_name("paper_style.yaml"))
-    assert all(s.capture for s in paper.scenes)
+    assert all(s.source.kind == "capture" for s in paper.scenes)

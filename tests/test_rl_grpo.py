@@ -70,14 +70,25 @@ def test_kl_penalty_equals_closed_form_gaussian_kl():
     torch.testing.assert_close(kl, expected)
 
 
-def test_kl_penalty_gradcheck_float64():
+def test_kl_penalty_gradient_matches_finite_differences_and_the_analytic_form():
     mean = torch.randn(1, 3, 2, dtype=torch.float64, requires_grad=True)
     ref = torch.randn(1, 3, 2, dtype=torch.float64)
     std = torch.full((1, 1, 1), 0.5, dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda m: (m - ref).pow(2).div(2 * std**2).mean(dim=(1, 2)), (mean,))
-    # kl_penalty runs in fp32; its gradient equals the analytic (mean - ref) / (s² · numel)
+    # kl_penalty itself (it computes in fp32): autograd against central differences of its own values. The KL is
+    # quadratic in the mean, so central differences are exact up to fp32 rounding.
     kl = kl_penalty(mean.float(), ref.float(), std.float())
     grad, = torch.autograd.grad(kl.sum(), mean)
+    step = 1e-2
+    numeric = torch.zeros_like(grad)
+    for i in range(mean.numel()):
+        offset = torch.zeros_like(mean).view(-1)
+        offset[i] = step
+        offset = offset.view_as(mean)
+        plus = kl_penalty((mean + offset).detach().float(), ref.float(), std.float()).sum()
+        minus = kl_penalty((mean - offset).detach().float(), ref.float(), std.float()).sum()
+        numeric.view(-1)[i] = (plus - minus).double() / (2 * step)
+    torch.testing.assert_close(grad, numeric, rtol=1e-3, atol=1e-4)
+    # ... and both equal the analytic (mean - ref) / (s² · numel)
     torch.testing.assert_close(grad, (mean - ref).detach() / (std**2 * 6), rtol=1e-5, atol=1e-6)
 
 
@@ -95,3 +106,28 @@ def test_diagnostics():
     assert float(approx_kl(new, old)) == pytest.approx(0.5 * (0.04 + 0.04 + 1e-12) / 4)
     assert float(clip_fraction(new, old, 1e-4)) == pytest.approx(0.5)
     assert math.isclose(float(clip_fraction(old, old, 1e-4)), 0.0)
+
+
+def test_kl_forms_against_hand_values():
+    # diff (1, 3): mean of squares 5; std_dev_t 0.5 and |dt| 0.25 give s = 0.5 · 0.5 = 0.25
+    mean, ref = torch.tensor([[[1.0, 3.0]]]), torch.zeros(1, 1, 2)
+    std_dev_t = torch.full((1, 1, 1), 0.5)
+    std = std_dev_t * 0.25**0.5
+    flow_grpo = kl_penalty(mean, ref, std, std_dev_t, form="flow-grpo")
+    exact = kl_penalty(mean, ref, std, std_dev_t, form="exact")
+    torch.testing.assert_close(flow_grpo, torch.tensor([5 / (2 * 0.25)]))  # / (2 std_dev_t²) = 10
+    torch.testing.assert_close(exact, torch.tensor([5 / (2 * 0.0625)]))  # / (2 s²) = 40 = 10 / |dt|
+    with pytest.raises(ValueError, match="needs std_dev_t"):
+        kl_penalty(mean, ref, std, form="flow-grpo")
+
+
+def test_flow_grpo_kl_is_the_default_and_equals_exact_kl_times_dt():
+    from rl3dedit.rl import RLConfig
+
+    assert RLConfig().kl_form == "flow-grpo"
+    x, v = torch.randn(2, 5, 4), torch.randn(2, 5, 4)
+    a = sde_step(x, v, 0.8, 0.6, 0.8, prev_sample=x)
+    b = sde_step(x, v + 0.1, 0.8, 0.6, 0.8, prev_sample=x)
+    std_dev_t = a.std / (0.8 - 0.6) ** 0.5
+    exact = kl_penalty(b.mean, a.mean, a.std, std_dev_t, form="exact")
+    torch.testing.assert_close(kl_penalty(b.mean, a.mean, a.std, std_dev_t, form="flow-grpo"), exact * 0.2)

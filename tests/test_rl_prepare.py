@@ -21,7 +21,7 @@ class StubEditor:
     def __init__(self, fail_after: int | None = None) -> None:
         self.calls, self.fail_after = 0, fail_after
 
-    def sample(self, image, prompt, *, num_steps, guidance, seed):
+    def sample(self, image, prompt, *, num_steps, guidance_scale, seed):
         self.calls += 1
         if self.fail_after is not None and self.calls > self.fail_after:
             raise KeyboardInterrupt("simulated interruption")

@@ -33,7 +33,7 @@ def test_tiny_run_with_composite_reward_exports_loadable_adapters(tmp_path):
     def edit(editor_config):
         pipe = load_pipeline(editor_config, "cpu")
         editor = KontextGridEditor(pipe, max_sequence_length=cfg.editor.max_sequence_length)
-        return editor.sample(image, "make it red", num_steps=2, guidance=2.5, seed=1).images
+        return editor.sample(image, "make it red", num_steps=2, guidance_scale=2.5, seed=1).images
 
     base = edit(cfg.editor)
     with_lora = edit(cfg.editor.model_copy(update={"lora": str(export / "lora")}))

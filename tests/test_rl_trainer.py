@@ -89,7 +89,7 @@ def test_two_micro_batches_of_one_equal_one_batch_of_two(prepared):
     from rl3dedit.views import tile
 
     rollout = editor.rollout(tile(sample.source_views, 3, 3, "aligned"), grid_prompt(sample.prompt), group_size=2,
-                             num_steps=4, guidance=2.5, seeds=[3, 4], noise_level=0.8, window=(0, 2))
+                             num_steps=4, guidance_scale=2.5, seeds=[3, 4], noise_level=0.8, window=(0, 2))
     adv = torch.tensor([1.3, -0.7])
     params = editor.trainable_parameters()
 
@@ -111,14 +111,16 @@ def test_trainer_learns_a_simple_reward(prepared, tmp_path):
     """The exact trainer raises mean redness on held-out seeds by many standard errors (~20 s on 2 cores)."""
     from rl3dedit.views import split, tile
 
-    cfg = small_config(learning_rate=0.1, group_size=8)
+    # Flow-GRPO-Fast's random window over both legal starts: the high-noise step 0, which sets the colours, is trained
+    # often (the tiny preset's progressive window sits at start 1 after the first update)
+    cfg = small_config(learning_rate=0.1, group_size=8, window_strategy="random")
     editor = build_editor(cfg, "cpu")
     trainer = GRPOTrainer(cfg, editor, prepared, redness, tmp_path, Accelerator(cpu=True))
     sample = prepared[0]
     grid = tile(sample.source_views, 3, 3, "aligned")
 
     def held_out() -> torch.Tensor:
-        rollout = editor.rollout(grid, grid_prompt(sample.prompt), group_size=16, num_steps=4, guidance=2.5,
+        rollout = editor.rollout(grid, grid_prompt(sample.prompt), group_size=16, num_steps=4, guidance_scale=2.5,
                                  seeds=list(range(10**6, 10**6 + 16)), noise_level=0.8, window=(0, 2))
         views = torch.stack([split(image, 3, 3, "aligned", (32, 32)) for image in rollout.images])
         return redness(views, cameras=None, anchor_index=0, anchor_reference=None).total
@@ -128,3 +130,88 @@ def test_trainer_learns_a_simple_reward(prepared, tmp_path):
     after = held_out()
     stderr = ((before.var() + after.var()) / 16).sqrt()
     assert after.mean() - before.mean() > 5 * stderr, (before.mean(), after.mean(), stderr)
+
+
+def test_policy_metrics_cover_every_inner_epoch_and_each_reward_term(prepared, tmp_path, monkeypatch):
+    import rl3dedit.rl.trainer as trainer_module
+
+    epochs: list[tuple[list[torch.Tensor], list[float]]] = []
+    real = trainer_module.accumulate_policy_gradients
+
+    def recording(*args, **kwargs):
+        stats = kwargs["stats"]
+        seen = len(stats.ratios), len(stats.clipfracs)
+        out = real(*args, **kwargs)
+        epochs.append(([r.clone() for r in stats.ratios[seen[0]:]], list(stats.clipfracs[seen[1]:])))
+        return out
+
+    monkeypatch.setattr(trainer_module, "accumulate_policy_gradients", recording)
+
+    def two_terms(views, *, cameras, anchor_index, anchor_reference):
+        red = views[:, :, 0].mean(dim=(1, 2, 3))
+        green = views[:, :, 1].mean(dim=(1, 2, 3))
+        return RewardBreakdown(total=red - green, terms={"red": red, "green": green})
+
+    cfg = small_config(learning_rate=0.1, num_inner_epochs=2)
+    trainer = GRPOTrainer(cfg, build_editor(cfg, "cpu"), prepared, two_terms, tmp_path, Accelerator(cpu=True))
+    trainer.train(1)
+    metrics = trainer.history[0]
+    assert len(epochs) == 2
+    ratios = torch.cat([r for ratios, _ in epochs for r in ratios])
+    last = torch.cat(epochs[-1][0])
+    assert metrics["policy/ratio_min"] == float(ratios.min()) and metrics["policy/ratio_max"] == float(ratios.max())
+    assert metrics["policy/ratio_mean"] == pytest.approx(float(ratios.mean()), abs=1e-7)
+    assert metrics["policy/ratio_mean"] != pytest.approx(float(last.mean()), abs=1e-7)  # the first epoch counts
+    assert metrics["policy/num_ratios"] == 2 * cfg.rl.group_size * cfg.rl.window_size
+    clipfracs = [c for _, fracs in epochs for c in fracs]
+    assert epochs[0][1] == [0.0] * len(epochs[0][1]) and sum(epochs[1][1]) > 0  # epoch 1 on-policy, epoch 2 moved
+    assert metrics["policy/clipfrac"] == pytest.approx(sum(clipfracs) / len(clipfracs))
+    for name in ("red", "green"):
+        assert f"reward/{name}" in metrics and metrics[f"reward/{name}_std"] > 0
+
+
+def test_trainer_draws_the_anchor_with_draw_anchor_index(prepared, tmp_path, monkeypatch):
+    import rl3dedit.rl.trainer as trainer_module
+
+    calls, seen = [], []
+    monkeypatch.setattr(trainer_module, "draw_anchor_index", lambda generator, num_views: calls.append(num_views) or 5)
+
+    def spy(views, *, cameras, anchor_index, anchor_reference):
+        seen.append(anchor_index)
+        return redness(views, cameras=cameras, anchor_index=anchor_index, anchor_reference=anchor_reference)
+
+    cfg = small_config()
+    GRPOTrainer(cfg, build_editor(cfg, "cpu"), prepared, spy, tmp_path, Accelerator(cpu=True)).train(1)
+    assert calls == [9] and seen == [5]
+
+
+def test_unscorable_groups_are_skipped_then_the_run_stops_after_a_checkpoint(prepared, tmp_path, caplog):
+    calls = []
+
+    def flaky(views, *, cameras, anchor_index, anchor_reference):
+        calls.append(len(calls))
+        if len(calls) in (1, 3, 4):  # update 1 fails, update 2 scores, updates 3 and 4 fail
+            raise RuntimeError("every candidate failed to score")
+        return redness(views, cameras=cameras, anchor_index=anchor_index, anchor_reference=anchor_reference)
+
+    cfg = small_config(max_consecutive_failed_groups=2)
+    trainer = GRPOTrainer(cfg, build_editor(cfg, "cpu"), prepared, flaky, tmp_path, Accelerator(cpu=True))
+    with caplog.at_level("WARNING"), pytest.raises(RuntimeError, match="2 consecutive groups could not be scored"):
+        trainer.train(5)
+    assert [m["groups/failed"] for m in trainer.history] == [1.0, 0.0, 1.0]
+    assert "policy/loss" not in trainer.history[0] and "policy/loss" in trainer.history[1]
+    assert "could not be scored and is skipped" in caplog.text
+    assert (tmp_path / "checkpoints" / "update-000003").is_dir()
+
+
+def test_paper_window_sweeps_every_start_once_and_stops_at_the_last():
+    from rl3dedit.rl.trainer import window_schedule
+
+    paper = load_config("paper")
+    schedule = window_schedule(paper.rl, paper.seed)
+    updates = 1319  # one epoch over the paper's samples, one group per update
+    starts = [schedule.start(u) for u in range(updates)]
+    assert starts[0] == 0 and all(b - a in (0, 1) for a, b in zip(starts, starts[1:]))  # monotone, one step
+    assert sorted(set(starts)) == list(range(8)) and starts[-1] == 7  # 12 steps, window 4: starts 0..7
+    trained = {step for u in range(updates) for step in schedule.steps(u)}
+    assert trained == set(range(11))  # every step but the final sigma->0 one, incl. 9 and 10

@@ -13,10 +13,6 @@ from safetensors.torch import load_file
 
 from rl3dedit.geometry.vggt import (
     VGGT,
-    AggregatorConfig,
-    CameraHeadConfig,
-    DinoConfig,
-    DPTHeadConfig,
     VGGTConfig,
     build_from_state_dict,
     build_tiny_vggt,
@@ -24,6 +20,7 @@ from rl3dedit.geometry.vggt import (
     pose_encoding_to_extri_intri,
     unproject_depth_map_to_point_map,
 )
+from rl3dedit.geometry.vggt.config import AggregatorConfig, CameraHeadConfig, DinoConfig, DPTHeadConfig
 
 FIXTURE_ROOT = Path("fixtures/vggt")
 

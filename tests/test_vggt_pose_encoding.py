@@ -6,8 +6,7 @@ import math
 
 import torch
 
-from rl3dedit.geometry.vggt import (
-    closed_form_inverse_se3,
+from rl3dedit.geometry.vggt.pose_encoding import (
     extri_intri_to_pose_encoding,
     extrinsic_to_viewmats,
     mat_to_quat_xyzw,
@@ -17,6 +16,7 @@ from rl3dedit.geometry.vggt import (
     quat_xyzw_to_wxyz,
     unproject_depth_map_to_point_map,
 )
+from rl3dedit.scene.pose import invert_pose, matrix_to_quaternion, quaternion_to_matrix
 
 
 def _random_unit_quats(n: int, seed: int) -> torch.Tensor:
@@ -61,11 +61,19 @@ def test_pose_encoding_round_trip_and_intrinsics() -> None:
     torch.testing.assert_close(extri_intri_to_pose_encoding(extrinsic, intrinsic, (H, W)), enc, atol=1e-5, rtol=1e-5)
 
 
-def test_inverse_se3_and_viewmats() -> None:
+def test_extrinsics_become_viewmats_and_invert_rigidly() -> None:
     rot = quat_xyzw_to_mat(_random_unit_quats(5, 3))
     ext = torch.cat([rot, torch.randn(5, 3, 1, dtype=torch.float64)], dim=-1)
     viewmats = extrinsic_to_viewmats(ext)
-    torch.testing.assert_close(closed_form_inverse_se3(ext), torch.linalg.inv(viewmats))
+    assert torch.equal(viewmats[:, :3], ext) and torch.equal(viewmats[:, 3], torch.tensor([0, 0, 0, 1.0]).expand(5, 4))
+    torch.testing.assert_close(invert_pose(ext), torch.linalg.inv(viewmats))
+
+
+def test_xyzw_helpers_are_adapters_over_the_wxyz_maths() -> None:
+    quats = _random_unit_quats(16, 6)
+    torch.testing.assert_close(quat_xyzw_to_mat(quats), quaternion_to_matrix(quat_xyzw_to_wxyz(quats)))
+    rot = quat_xyzw_to_mat(quats)
+    torch.testing.assert_close(quat_xyzw_to_wxyz(mat_to_quat_xyzw(rot)), matrix_to_quaternion(rot))
 
 
 def test_unprojection_recovers_points_and_projects_back() -> None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rl3dedit.editor.config import EditorConfig
 from rl3dedit.eval.config import EvalConfig
-from rl3dedit.files import read_yaml
+from rl3dedit.files import read_yaml, write_text
 from rl3dedit.geometry.config import VerifierConfig
 from rl3dedit.recon.config import ReconConfig
 from rl3dedit.render.config import RenderConfig
@@ -85,14 +85,31 @@ def load_config(preset_or_path: str | Path) -> RunConfig:
 
 
 def resolve_device(name: str):
-    """The torch device for a `device` setting: `auto` is CUDA when available, else CPU."""
+    """The torch device for a `device` setting: `auto` is CUDA when available, else CPU. A name torch does not know,
+    or a CUDA device this machine does not have, raises `rl3dedit.errors.InputError` saying what to pass."""
     import torch
+
+    from rl3dedit.errors import InputError
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"device {name!r}: CUDA is not available here (torch {torch.__version__}); use --device "
+                             "cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device {name!r}: Apple MPS is not available here; use --device cpu or auto")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"device {name!r}: rl3dedit runs on cpu, cuda or mps")
+    return device
 
 
 def dump_config(config: RunConfig, path: str | Path) -> None:
-    """Write the resolved config as YAML (every run folder keeps one)."""
-    Path(path).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    """Write the resolved config as YAML, atomically (every run folder keeps one)."""
+    write_text(path, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))

@@ -24,3 +24,7 @@ class OutputExistsError(RL3DEditError, FileExistsError):
 
 class HubError(RL3DEditError, OSError):
     """A model could not be resolved from the Hugging Face Hub (unreachable, timed out, not found, gated)."""
+
+
+class UnwritableOutputError(RL3DEditError, PermissionError):
+    """The output location cannot be written (read-only file system, no permission); raised before any work."""

@@ -15,13 +15,15 @@ import json
 import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rl3dedit.errors import OutputExistsError
+from rl3dedit.errors import InputError, OutputExistsError
 
 try:  # POSIX advisory locks; without them (Windows) runs are not protected from each other
     import fcntl
@@ -211,6 +213,33 @@ def atomic_dir(folder: str | Path, *, replaceable: Callable[[Path], bool] | None
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def handle_sigterm_as_interrupt() -> None:
+    """Make SIGTERM raise KeyboardInterrupt in the main thread, so `kill`, a job scheduler's stop or a container
+    stop clean up staging folders and locks exactly as Ctrl-C does (Python's default SIGTERM exits at once)."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def check_writable(folder: str | Path) -> None:
+    """Refuse, before any work, an output folder whose nearest existing ancestor (the folder it will be created in,
+    as a staging sibling) cannot be written: a read-only file system or missing permission."""
+    from rl3dedit.errors import UnwritableOutputError
+
+    folder = Path(folder).expanduser().absolute()
+    parent = folder.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UnwritableOutputError(f"{folder}: {parent} is not a folder, so the output cannot be created there")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UnwritableOutputError(f"{folder}: cannot write in {parent} (read-only or no permission); choose "
+                                    "another --out")
+
+
 def is_ours(folder: str | Path) -> bool:
     """True when `folder` is absent, empty, or holds rl3dedit's owner marker (so rl3dedit may write into it)."""
     folder = Path(folder)
@@ -263,11 +292,17 @@ def json_safe(value):
     return value
 
 
+def dumps_json(data, **kwargs) -> str:
+    """`json.dumps` of `data` as strict JSON: non-finite floats become null (`json_safe`), never `NaN`/`Infinity`,
+    which most JSON readers reject. Use for every JSON rl3dedit prints or writes."""
+    return json.dumps(json_safe(data), allow_nan=False, **kwargs)
+
+
 def write_json(path: str | Path, data) -> Path:
     """Write `data` as indented strict JSON (see `json_safe`), atomically."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False))
+        tmp.write_text(dumps_json(data, indent=2))
     return path
 
 
@@ -289,7 +324,7 @@ def read_yaml(path: str | Path, what: str):
     try:
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+        raise InputError(f"{path}: not valid YAML: {exc}") from exc
 
 
 def read_json(path: str | Path, what: str):
@@ -299,5 +334,134 @@ def read_json(path: str | Path, what: str):
         raise FileNotFoundError(f"{what} {path} does not exist")
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}") from exc
+
+
+def read_torch_file(path: str | Path, what: str, *, mmap: bool = False):
+    """`torch.load(path, weights_only=True)` with errors naming the file: a pickle holding anything but tensors and
+    plain containers is refused (it could run code) and says so; a corrupt or empty file says it is not readable."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    try:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        except RuntimeError:
+            if not mmap:
+                raise
+            return torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) files cannot be mmapped
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: refused to load this {what}: it holds Python objects other than tensors, which "
+                         f"could run code when unpickled ({first[:200]})") from None
+    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError) as exc:
+        raise InputError(f"{path}: not a readable {what} ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+def read_weights(path: str | Path, what: str, *, mmap: bool = False, finite: bool = True) -> dict:
+    """A flat state dict {name: tensor} from `.safetensors` (safetensors) or a torch file (`read_torch_file`).
+
+    Errors name the file: missing, empty, corrupt, refused pickle, not a mapping of tensors, and (with `finite`)
+    floating-point tensors holding NaN or inf, which would otherwise spread silently into every output.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise InputError(f"{path}: not a readable safetensors {what} ({str(exc)[:200]})") from None
+    else:
+        state = read_torch_file(path, what, mmap=mmap)
+    if isinstance(state, dict) and set(state) == {"model"} and isinstance(state["model"], dict):
+        state = state["model"]  # the common {"model": state_dict} checkpoint layout
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InputError(f"{path}: expected a flat mapping of names to tensors in this {what}, found "
+                         f"{type(state).__name__}")
+    if not state:
+        raise InputError(f"{path}: this {what} holds no tensors")
+    if finite:
+        bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise InputError(f"{path}: {len(bad)} tensor(s) of this {what} hold NaN or inf, e.g. {bad[0]!r}; the "
+                             "file is damaged or came from a diverged run")
+    return state
+
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def _pixels(image, path: Path, deep_png: bool):
+    """(H, W, 3) float32 in [0, 1] at the file's precision: 8-bit, 16-bit (greyscale or PNG colour) and float
+    images are each scaled by their own range; `Image.convert("RGB")` would clip 16-bit values to white."""
+    import numpy as np
+
+    if image.mode in _SIXTEEN_BIT_MODES:
+        grey = np.asarray(image, dtype=np.float32) / 65535.0
+    elif image.mode == "I":  # 32-bit integer storage, which Pillow also uses for 16-bit greyscale
+        values = np.asarray(image, dtype=np.float64)
+        if values.min() < 0 or values.max() > 65535:
+            raise ValueError(f"32-bit integer pixel values in [{values.min():.0f}, {values.max():.0f}] are outside "
+                             "the 16-bit range rl3dedit reads")
+        grey = (values / 65535.0).astype(np.float32)
+    elif image.mode == "F":
+        grey = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(grey).all() or grey.min() < 0 or grey.max() > 1:
+            raise ValueError("floating-point pixel values must be finite and within [0, 1]")
+    elif deep_png:
+        return _png16_colour(path)
+    else:
+        return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def _png16_colour(path: Path):
+    """A 16-bit colour PNG at full precision (Pillow keeps only the high byte of each sample), via pypng."""
+    import numpy as np
+    import png
+
+    try:
+        width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+        planes = info["planes"]
+        array = np.vstack([np.asarray(row, dtype=np.float32) for row in rows]).reshape(height, width, planes)
+    except png.Error as exc:
+        raise ValueError(str(exc)) from exc
+    array /= float(2 ** info["bitdepth"] - 1)
+    return array[:, :, :3] if planes >= 3 else np.repeat(array[:, :, :1], 3, axis=2)
+
+
+def read_image(path: str | Path):
+    """Read an image file as an (H, W, 3) float32 array in [0, 1] (greyscale and alpha images converted to RGB).
+
+    8-bit files are scaled by 1/255, 16-bit ones (greyscale in any format, colour PNG) by 1/65535, so no precision is
+    lost and no range is clipped. Unreadable, truncated or oversized (decompression-bomb) files raise
+    `rl3dedit.errors.InputError` naming the file.
+    """
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as image:
+            # the raw sample layout is known only before decoding (load() empties `tile`)
+            deep_png = image.format == "PNG" and any(str(tile.args).endswith(";16B") for tile in image.tile)
+            image.load()
+            array = _pixels(image, path, deep_png)
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{path}: image is too large to read safely ({exc})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InputError(f"{path}: not a readable image: {exc}") from exc
+    return np.ascontiguousarray(array, dtype=np.float32)

@@ -8,15 +8,15 @@ camera's frame. The dataset is written as nerfstudio `transforms.json` (PINHOLE,
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rl3dedit.capture.config import CaptureConfig
+from rl3dedit.files import dumps_json
+from rl3dedit.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _read(path: Path) -> torch.Tensor:
 
 
 def pose_with_vggt(
-    images: list[Path], out_dir: Path, config: CaptureConfig, progress: Callable[[str, int, int], None] | None = None
+    images: list[Path], out_dir: Path, config: CaptureConfig, progress: Progress | None = None
 ) -> dict:
     """Pose `images` with VGGT and write `out_dir/images/*.png`, `transforms.json` and `sparse_pc.ply`.
 
@@ -94,7 +94,7 @@ def pose_with_vggt(
         })
     meta = {"camera_model": "PINHOLE", "w": int(width), "h": int(height), "ply_file_path": "sparse_pc.ply",
             "frames": records}
-    (out_dir / "transforms.json").write_text(json.dumps(meta, indent=1))
+    (out_dir / "transforms.json").write_text(dumps_json(meta, indent=1))
     _write_points(out_dir / "sparse_pc.ply", xyz.numpy(), rgb.numpy())
     if progress is not None:
         progress("VGGT (written)", 2, 2)

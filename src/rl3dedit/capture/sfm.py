@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rl3dedit.capture.config import CaptureConfig
+from rl3dedit.progress import Progress
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-Progress = Callable[[str, int, int], None]
 
 
 class CaptureError(ValueError):
@@ -87,9 +88,9 @@ def choose_matcher(config: CaptureConfig, num_images: int) -> str:
 
 @contextlib.contextmanager
 def quiet_colmap(pycolmap) -> Iterator[None]:
-    """COLMAP logs every image at INFO through glog; keep warnings and errors only (our progress bar says the rest)."""
+    """COLMAP logs every image at INFO through glog; keep errors only (our progress bar and checks say the rest)."""
     previous = pycolmap.logging.minloglevel
-    pycolmap.logging.minloglevel = 1
+    pycolmap.logging.minloglevel = 2
     try:
         yield
     finally:
@@ -171,7 +172,7 @@ def _keep_largest(models: dict, names: list[str], matcher: str, config: CaptureC
             f"COLMAP found {len(ranked)} disconnected models ({', '.join(map(str, sizes))} images); keeping the largest"
         )
         logger.warning("%s; the other models' images are dropped", notes[-1])
-    needed = max(config.min_images, int(round(config.min_registered_fraction * len(names))))
+    needed = max(config.min_images, math.ceil(config.min_registered_fraction * len(names) - 1e-9))
     if len(registered) < needed:
         shown = ", ".join(unregistered[:20]) + (f" (and {len(unregistered) - 20} more)" if len(unregistered) > 20 else "")
         raise CaptureError(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from rl3dedit.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def sample_video(
     path: str | Path,
     out_dir: str | Path,
     num_frames: int,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[Path]:
     """Write the sharpest frame of each of `num_frames` windows of the video as `out_dir/frame_00001.jpg`, ...
 
@@ -65,7 +66,7 @@ def sample_video(
         for frame in reader:
             scores.append(sharpness(np.asarray(frame)))
             if progress is not None and len(scores) % 10 == 0:
-                progress("scoring video frames", len(scores), 0)
+                progress("scoring video frames", len(scores), -1)
     if len(scores) < 2:
         raise ValueError(f"{path}: the video has {len(scores)} frame(s); a capture needs several views")
     chosen = pick_sharpest(scores, num_frames)

@@ -7,7 +7,12 @@ from typing import Optional
 
 import typer
 
-from rl3dedit.cli._common import console, fail, resolve_config
+from rl3dedit.cli._common import (
+    config_option, console, device_option, fail, force_option, preset_option, resolve_config, set_option, start,
+)
+
+EVAL_FLAGS = {"editor": "--editor-model", "transformer_file": "--transformer-file", "lora": "--lora",
+              "verifier": "--verifier-model", "clip": "--clip-model"}
 
 
 def register(app: typer.Typer) -> None:
@@ -17,8 +22,9 @@ def register(app: typer.Typer) -> None:
 def evaluate(
     cases: Path = typer.Option(..., "--cases", help="Cases YAML (e.g. configs/eval/paper_style.yaml or configs/eval/tiny.yaml)."),
     out: Path = typer.Option(..., "--out", "-o", help="Evaluation folder: results.json, table.md, report.html, cases/."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="tiny (CPU, random tiny models) or paper (GPU, real weights)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="A run config YAML instead of a preset."),
+    preset: Optional[str] = preset_option(),
+    config: Optional[Path] = config_option(),
+    sets: Optional[list[str]] = set_option(),
     method_outputs: Optional[Path] = typer.Option(
         None, "--method-outputs", help="Score another method: DIR/<case_id>/eval_views/*.png (or edited.ply), optional timings.json."
     ),
@@ -27,8 +33,12 @@ def evaluate(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder that relative scene paths resolve against (else $RL3DEDIT_DATA_ROOT)."),
     clip_model: Optional[str] = typer.Option(None, "--clip-model", help="CLIP for CLIP-T/CLIP-dir: hub id, local folder or tiny."),
     verifier: Optional[str] = typer.Option(None, "--verifier-model", help="VGGT weights for Ph-Loss and VGGT consistency."),
+    editor_model: Optional[str] = typer.Option(None, "--editor-model", help="FLUX.1-Kontext diffusers folder or hub id (our edits)."),
+    transformer_file: Optional[str] = typer.Option(None, "--transformer-file", help="Single-file transformer (our edits)."),
+    lora: Optional[Path] = typer.Option(None, "--lora", help="LoRA adapter folder from `rl3dedit train` (our edits)."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated subset of clip,ph_loss,ph_loss_rendered_depth,vggt,viescore,time."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda[:N]."),
+    device: Optional[str] = device_option(),
+    force: bool = force_option(),
     cameras_only: bool = typer.Option(
         False, "--cameras-only", help="Only write OUT/cases/<id>/eval_cameras.json, for another method to render."
     ),
@@ -36,15 +46,19 @@ def evaluate(
     """Evaluate edits on a benchmark: CLIP-T, CLIP-dir, Ph-Loss, VGGT consistency, VIEScore, time; per split."""
     from rl3dedit.eval import export_eval_cameras, load_cases, run_eval
 
-    cfg = resolve_config(preset, config)
-    overrides = (
-        ("eval.clip_model", clip_model), ("verifier.model", verifier), ("device", device),
-        ("eval.metrics", [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None),
-    )
+    cfg = resolve_config(preset, config, sets, {
+        "eval.clip_model": clip_model, "verifier.model": verifier, "device": device,
+        "editor.model": editor_model, "editor.transformer_file": transformer_file,
+        "editor.lora": str(lora) if lora else None,
+        "eval.metrics": [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
+    })
+    roles = () if cameras_only else (
+        (() if method_outputs else ("editor", "transformer_file", "lora"))
+        + (("clip",) if "clip" in cfg.eval.metrics else ())
+        + (("verifier",) if {"vggt", "ph_loss"} & set(cfg.eval.metrics) else ()))
+    start(cfg, "eval", preset_given=bool(preset or config), force=force, flags=EVAL_FLAGS, roles=roles,
+          edit=not (cameras_only or method_outputs))
     try:
-        for dotted, value in overrides:
-            if value is not None:
-                cfg = cfg.override(dotted, value)
         case_set = load_cases(cases, data_root=data_root)
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
@@ -57,7 +71,7 @@ def evaluate(
         return
     console.print(f"evaluating {len(case_set.cases)} case(s) from {case_set.path} (data root {case_set.data_root})")
 
-    def progress(case_id: str, index: int, total: int) -> None:
+    def progress(case_id: str, index: int, total: int, metrics=None) -> None:
         console.print(f"[bold]case {index + 1}/{total}[/]: {case_id}")
 
     try:

@@ -1,4 +1,5 @@
-"""`rl3dedit fit`: fit a base 3DGS to a capture folder and write scene.ply, cameras.json and metrics.json."""
+"""`rl3dedit fit`: fit a base 3DGS to a capture folder and write scene.ply, cameras.json, metrics.json and the
+held-out views (ground truth beside the render, as gsplat's and nerfstudio's trainers show them)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from typing import Optional
 
 import typer
 
-from rl3dedit.cli._common import console, fail, resolve_config, resolve_device
+from rl3dedit.cli._common import (
+    config_option, console, device_option, fail, overwrite_option, preset_option, resolve_config, resolve_device,
+    set_option, start,
+)
 from rl3dedit.files import write_json
-from rl3dedit.pipeline.outputs import OutputExistsError, atomic_run_dir, check_output_dir
+from rl3dedit.pipeline.outputs import atomic_run_dir
 from rl3dedit.provenance import provenance
 
 
@@ -31,7 +35,8 @@ class _FitProgress:
         self._task = None
         return self._update
 
-    def _update(self, iteration: int, total: int, info: dict[str, float]) -> None:
+    def _update(self, what: str, iteration: int, total: int, info: dict[str, float] | None = None) -> None:
+        info = info or {}
         if self._task is None:
             self._task = self._progress.add_task("fit", total=total, info="")
         text = f"loss {info['loss']:.4f}  {int(info['num_gaussians'])} Gaussians"
@@ -47,27 +52,33 @@ class _FitProgress:
 
 def fit_command(
     data: Path = typer.Option(..., "--data", help="Capture folder: nerfstudio (transforms.json) or COLMAP (sparse/0 + images/)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder for scene.ply, cameras.json, metrics.json (written atomically)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for scene.ply, cameras.json, metrics.json, holdout/ (written atomically)."),
     downscale: Optional[int] = typer.Option(None, "--downscale", min=1, help="Integer image downscale (default: scene.downscale of the config)."),
-    iters: Optional[int] = typer.Option(None, "--iters", min=1, help="Optimisation steps (default: recon.fit_iters of the config)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="tiny or paper."),
-    config: Optional[Path] = typer.Option(None, "--config", help="A run config YAML instead of a preset."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda[:N]."),
+    fit_iters: Optional[int] = typer.Option(None, "--fit-iters", min=1, help="Optimisation steps (default: recon.fit_iters of the config)."),
+    iters_alias: Optional[int] = typer.Option(None, "--iters", min=1, hidden=True),
     holdout_every: int = typer.Option(8, "--holdout-every", min=0, help="Hold out every N-th frame for evaluation (0: none)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out folder."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Run seed (initialisation, view order)."),
+    preset: Optional[str] = preset_option(),
+    config: Optional[Path] = config_option(),
+    sets: Optional[list[str]] = set_option(),
+    device: Optional[str] = device_option(),
+    overwrite: bool = overwrite_option(),
+    force: bool = typer.Option(False, "--force", help="Run even when the preflight estimates a GPU-sized fit on a CPU."),
 ) -> None:
-    """Fit a 3DGS scene to posed images; every 8th frame is held out and scored (PSNR/SSIM)."""
-    from rl3dedit.config import dump_config
-    from rl3dedit.recon import fit
-    from rl3dedit.scene import load_capture, write_cameras_json, write_ply
+    """Fit a 3DGS scene to posed images; every 8th frame is held out and scored (PSNR/SSIM), and written to holdout/
+    as ground truth | render."""
+    import torch
 
-    cfg = resolve_config(preset, config)
-    if downscale is not None:
-        cfg = cfg.override("scene.downscale", downscale)
-    try:
-        check_output_dir(out, overwrite=overwrite)
-    except OutputExistsError as exc:
-        fail(str(exc))
+    from rl3dedit.config import dump_config
+    from rl3dedit.recon import fit, holdout_split
+    from rl3dedit.render import render_images
+    from rl3dedit.scene import load_capture, write_cameras_json, write_ply
+    from rl3dedit.views import save_image
+
+    cfg = resolve_config(preset, config, sets, {
+        "scene.downscale": downscale, "recon.fit_iters": fit_iters or iters_alias, "seed": seed, "device": device})
+    start(cfg, "fit", preset_given=bool(preset or config), out=out, overwrite=overwrite, force=force, roles=(),
+          fit=True, edit=False)
     try:
         capture = load_capture(data, downscale=cfg.scene.downscale)
     except (FileNotFoundError, ValueError, OSError) as exc:
@@ -76,18 +87,29 @@ def fit_command(
                   f"{0 if capture.points is None else capture.points.shape[0]} SfM points")
     try:
         with _FitProgress() as progress:
-            result = fit(capture, cfg.recon, iters=iters, device=resolve_device(cfg.device), seed=cfg.seed,
+            result = fit(capture, cfg.recon, device=resolve_device(cfg.device), seed=cfg.seed,
                          holdout_every=holdout_every, background=cfg.render.background, progress=progress)
     except ValueError as exc:
         fail(str(exc))
+    _, holdout_ids = holdout_split(len(capture), holdout_every)
+    renders = (render_images(result.scene, capture.cameras[holdout_ids], cfg.render.background,
+                             backend=cfg.render.backend, chunk_size=cfg.render.chunk_size)
+               if holdout_ids else None)
 
     with atomic_run_dir(out, overwrite=overwrite) as staging:
         write_ply(result.scene, staging / "scene.ply")
         write_cameras_json(capture.cameras, staging / "cameras.json")
-        metrics = dict(result.metrics, capture=str(data), downscale=cfg.scene.downscale, holdout_every=holdout_every,
+        if renders is not None:
+            (staging / "holdout").mkdir()
+            for index, render in zip(holdout_ids, renders):
+                truth = capture.images[index].to(render.dtype)
+                save_image(torch.cat([truth, render], dim=2), staging / "holdout" / f"view_{index:03d}_gt_render.png")
+        metrics = dict(result.metrics, capture=str(Path(data).expanduser().resolve()), downscale=cfg.scene.downscale,
+                       holdout_every=holdout_every, holdout_views=holdout_ids,
                        history=[step._asdict() for step in result.history], provenance=provenance())
         write_json(staging / "metrics.json", metrics)
         dump_config(cfg, staging / "config.yaml")
     m = result.metrics
-    held = f"held-out PSNR {m['holdout_psnr']:.2f} dB, SSIM {m['holdout_ssim']:.3f}" if "holdout_psnr" in m else "no held-out views"
+    held = (f"held-out PSNR {m['holdout_psnr']:.2f} dB, SSIM {m['holdout_ssim']:.3f} (holdout/: ground truth | render)"
+            if "holdout_psnr" in m else "no held-out views")
     console.print(f"[bold green]done[/]: {out} ({m['num_gaussians']} Gaussians, {held}, {m['wall_time_s']:.1f} s)")

@@ -1,16 +1,24 @@
-"""`rl3dedit score`: how multi-view consistent is a set of views, and which views break it (VGGT, paper Eqs. 1-2)."""
+"""`rl3dedit score`: how multi-view consistent is a set of views, and which views break it.
+
+Three checks, one report: `vggt` (VGGT confidence and relative-pose agreement, paper Eqs. 1-2; needs VGGT weights),
+`sfm` (SIFT matches triangulated against the known cameras) and `warp` (photometric agreement of neighbouring views
+warped with the source scene's rendered depth). The two classical checks need no model weights.
+"""
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from rl3dedit.cli._common import console, fail
+from rl3dedit.files import dumps_json
 
 VERIFIER_PRESETS = ("tiny", "paper")
+REWARD_CHOICES = {"vggt": "consistency", "warp": "warp", "sfm": "sfm"}
+"""`--reward` values and the reward each builds (`rewards.build_reward` names)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -19,40 +27,78 @@ def register(app: typer.Typer) -> None:
 
 def score(
     path: Path = typer.Argument(..., help="A folder of views (read in sorted filename order) or one grid image."),
-    cameras: Optional[Path] = typer.Option(None, "--cameras", help="Cameras of the views, in the same order "
-                                           "(cameras.json, transforms.json or a COLMAP model); enables r_T."),
-    verifier: str = typer.Option("tiny", "--verifier", help="Verifier settings from a preset: paper (VGGT-1B) or "
-                                 "tiny (random, offline, for checks only)."),
+    cameras: Optional[Path] = typer.Option(None, "--cameras", help="Cameras of the views (cameras.json, "
+                                           "transforms.json or a COLMAP model): one per view in order, or the "
+                                           "capture's file when the views keep its image file names. Distorted "
+                                           "cameras undistort the views with the same model."),
+    reward: Optional[str] = typer.Option(None, "--reward", help="vggt (needs VGGT weights), sfm (needs --cameras) "
+                                         "or warp (needs --cameras; depth from --scene, else VGGT). Default: vggt "
+                                         "when its weights are found locally, otherwise an error listing the "
+                                         "choices."),
+    scene: Optional[Path] = typer.Option(None, "--scene", help="The 3DGS .ply the views show (or were edited "
+                                         "from): the warp check then uses its rendered depth, no weights needed."),
+    verifier: Optional[str] = typer.Option(None, "--verifier", help="VGGT settings from a preset: paper (VGGT-1B) "
+                                           "or tiny (random weights: a pipeline check whose numbers mean nothing)."),
     verifier_weights: Optional[str] = typer.Option(None, "--verifier-weights", help="VGGT weights: local "
                                                    "model.pt / .safetensors / folder, or a hub id (online)."),
-    rows: int = typer.Option(3, "--rows", help="Grid rows when PATH is a grid image."),
-    cols: int = typer.Option(3, "--cols", help="Grid columns when PATH is a grid image."),
+    pinhole_views: bool = typer.Option(False, "--pinhole-views", help="The views are already undistorted (e.g. "
+                                       "renders): use distorted --cameras as their pinhole cameras."),
+    rows: int = typer.Option(3, "--rows", min=1, help="Grid rows when PATH is a grid image."),
+    cols: int = typer.Option(3, "--cols", min=1, help="Grid columns when PATH is a grid image."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:N]."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON on stdout."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON on stdout (top-level `score`: "
+                                 "higher = more consistent, whatever the reward)."),
 ) -> None:
-    """Score the consistency of views: per-view VGGT confidence, relative-pose agreement with --cameras, and the
-    views that break consistency (lowest confidence first)."""
+    """Score the consistency of views with one check (vggt, sfm or warp): the overall score, its terms, and each
+    view's score with the views that break consistency first."""
     from rl3dedit.config import load_config, resolve_device
 
-    if verifier not in VERIFIER_PRESETS:
+    if verifier is not None and verifier not in VERIFIER_PRESETS:
         fail(f"--verifier must be one of {', '.join(VERIFIER_PRESETS)}, got {verifier!r}")
-    cfg = load_config(verifier)
+    if reward is not None and reward not in REWARD_CHOICES:
+        fail(f"--reward must be one of {', '.join(REWARD_CHOICES)}, got {reward!r}")
+    cfg = load_config(verifier or "paper")
     if verifier_weights is not None:
         cfg = cfg.override("verifier.model", verifier_weights)
     views, names = _read_views(path, rows, cols)
-    cams = _read_cameras(cameras, len(names)) if cameras is not None else None
-    vggt = _load_verifier(cfg, resolve_device(device), verifier_weights)
+    undistorted = False
+    cams = None
+    if cameras is not None:
+        views, cams, undistorted = _pair_with_cameras(views, names, cameras, pinhole_views)
+    if reward is None:
+        reward = _default_reward(cfg, explicit_verifier=verifier is not None or verifier_weights is not None)
+    if reward in ("sfm", "warp") and cameras is None:
+        fail(f"--reward {reward} checks the views against their cameras: pass --cameras FILE")
+    dev = resolve_device(device)
+    source = _read_scene(scene, dev) if scene is not None else None
+    scorer = _build(reward, cfg, dev, source)
 
-    from rl3dedit.rewards import ConsistencyReward
-
-    reward = ConsistencyReward(vggt, confidence_transform=cfg.rewards.confidence_transform,
-                               image_size=cfg.verifier.image_size, preprocess_mode=cfg.verifier.preprocess_mode)
-    evaluation = reward.evaluate(views[None].to(resolve_device(device)), cams)
-    report = score_report(evaluation, names, verifier=cfg.verifier.model, transform=cfg.rewards.confidence_transform)
+    report = score_report(scorer, views.to(dev), cams, names, name=reward)
+    report["undistorted"] = undistorted
+    if reward == "vggt":
+        report["verifier"] = cfg.verifier.model
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(dumps_json(report, indent=2))  # strict: NaN scores print as null
     else:
         _print_report(report)
+
+
+def _default_reward(cfg, *, explicit_verifier: bool) -> str:
+    """`vggt` when the user named a verifier or the preset's VGGT weights are on this machine; otherwise exit with
+    the classical choices (the random tiny VGGT is never picked silently)."""
+    if explicit_verifier:
+        return "vggt"
+    from rl3dedit.preflight import check_model
+
+    check = check_model("verifier", cfg)
+    if check.status in ("local", "cached"):
+        return "vggt"
+    fail(f"no VGGT weights found locally ({check.where}), so there is no default check. Choose one:\n"
+         "  --reward sfm --cameras FILE               SIFT matches against the known cameras (no weights)\n"
+         "  --reward warp --cameras FILE --scene PLY  photometric warp with the scene's rendered depth (no weights)\n"
+         "  --reward vggt --verifier-weights PATH     VGGT-1B (model.pt / .safetensors, or facebook/VGGT-1B online)\n"
+         "  --verifier tiny                           random tiny VGGT: a pipeline check, its numbers mean nothing")
+    raise AssertionError  # fail() exits
 
 
 def _read_views(path: Path, rows: int, cols: int):
@@ -73,58 +119,101 @@ def _read_views(path: Path, rows: int, cols: int):
         fail(f"cannot read views from {path}: {exc}")
     if len(views) < 2:
         fail(f"{path}: found {len(views)} view(s); consistency needs at least 2")
+    if min(views.shape[-2:]) < 8:  # VGGT's 14-px patches and the warp see (almost) nothing: a number, but no score
+        fail(f"{path}: views are {views.shape[-1]}x{views.shape[-2]} px; scoring needs at least 8 px per side")
     return views, names
 
 
-def _read_cameras(path: Path, num_views: int):
-    from rl3dedit.scene import load_cameras
+def _pair_with_cameras(views, names: list[str], path: Path, pinhole_views: bool):
+    """The views as pinhole images of their cameras: cameras picked by image file stem when the file names the
+    views' files (or one per view in order), rescaled to the views, and the views undistorted with the file's lens
+    model unless `pinhole_views`. Returns (views, cameras, whether the views were undistorted)."""
+    from rl3dedit.scene import CameraRecords, load_camera_records, undistort_views
 
     try:
-        cams = load_cameras(path)
+        records = load_camera_records(path)
     except (OSError, ValueError) as exc:
         fail(f"cannot read cameras from {path}: {exc}")
-    if len(cams) != num_views:
-        fail(f"{path} holds {len(cams)} cameras but there are {num_views} views; pass one camera per view, "
-             f"in the views' order")
-    return cams
+    paths = records.cameras.image_paths
+    # By file stem, so that frames re-encoded (jpg -> png) or resized still find their camera.
+    by_stem = {p.stem: i for i, p in enumerate(paths)} if paths is not None else {}
+    if by_stem and all(Path(name).stem in by_stem for name in names):
+        index = [by_stem[Path(name).stem] for name in names]
+    elif len(records.cameras) == len(names):
+        index = list(range(len(names)))
+    else:
+        fail(f"{path} holds {len(records.cameras)} cameras but there are {len(names)} views; pass one camera per "
+             f"view in the views' order, or keep the capture's image file names")
+    distortion = records.distortion[index] if records.distortion is not None else None
+    records = CameraRecords(records.cameras[index], None if pinhole_views else distortion)
+    try:
+        views, cams = undistort_views(views, records, path)
+    except ValueError as exc:
+        fail(str(exc))
+    return views, cams, records.is_distorted
 
 
-def _load_verifier(cfg, device, weights: str | None):
-    from rl3dedit.geometry import load_verifier
+def _read_scene(path: Path, device):
+    from rl3dedit.scene import read_ply
 
     try:
-        return load_verifier(cfg.verifier, device)
+        return read_ply(path).to(device)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read the scene {path}: {exc}")
+
+
+def _build(reward: str, cfg, device, scene):
+    """The view-set reward for `--reward`; VGGT load failures exit with what to pass."""
+    from rl3dedit.rewards import build_reward
+
+    try:
+        return build_reward(REWARD_CHOICES[reward], cfg, device=device, scene=scene)
     except (OSError, RuntimeError, ValueError) as exc:
-        hint = ("" if weights else " Pass --verifier-weights /path/to/model.pt (or .safetensors, or a folder "
-                "holding one; a hub id such as facebook/VGGT-1B works when online), or --verifier tiny for an "
-                "offline pipeline check.")
+        hint = (" Pass --verifier-weights /path/to/model.pt (or .safetensors, or a folder holding one; a hub id such "
+                "as facebook/VGGT-1B works when online), or a check that needs no weights: --reward sfm, or "
+                "--reward warp --scene PLY.")
         fail(f"cannot load the VGGT verifier {cfg.verifier.model!r}: {str(exc).rstrip('.')}.{hint}")
 
 
-def score_report(evaluation, names: list[str], *, verifier: str, transform: str) -> dict:
-    """A JSON-ready summary of one view set's `ConsistencyEvaluation` (candidate 0).
+def score_report(reward, views, cameras, names: list[str], *, name: str) -> dict:
+    """A JSON-ready report of one view set (V, 3, H, W) under a view-set reward.
 
-    Views are ranked by the mean of their transformed depth and point confidence, lowest first: one VGGT pass,
-    and the views VGGT trusts least are those that disagree with the rest (`paper.md` §4.1). (Leave-one-out gains
-    would cost V more passes and move VGGT's reference frame when view 0 is left out.)
+    `score` is the reward's total (higher = more consistent), `scores` its terms and total, `views` each view's
+    score (higher = more consistent with the rest; for VGGT also its confidences), `weakest_views` the names from
+    least to most consistent. VGGT with cameras adds the adjacent pairs' pose errors. `name` is the `--reward`.
     """
-    depth, point = evaluation.depth_confidence[0], evaluation.point_confidence[0]
-    per_view = [
-        {"index": i, "name": name, "depth_confidence": float(depth[i]), "point_confidence": float(point[i]),
-         "raw_depth_confidence": float(evaluation.raw_depth_confidence[0, i]),
-         "raw_point_confidence": float(evaluation.raw_point_confidence[0, i])}
-        for i, name in enumerate(names)
-    ]
-    order = ((depth + point) / 2).argsort().tolist()
+    from rl3dedit.rewards import ConsistencyReward
+
+    if isinstance(reward, ConsistencyReward):
+        evaluation = reward.evaluate(views[None], cameras)
+        breakdown = evaluation.breakdown
+    else:
+        evaluation, breakdown = None, reward.score(views[None], cameras)
+    per_view = breakdown.per_view[0].tolist()
+    rows = []
+    for i, view_name in enumerate(names):
+        row = {"index": i, "name": view_name, "score": per_view[i]}
+        if evaluation is not None:
+            row.update({"depth_confidence": float(evaluation.depth_confidence[0, i]),
+                        "point_confidence": float(evaluation.point_confidence[0, i]),
+                        "raw_depth_confidence": float(evaluation.raw_depth_confidence[0, i]),
+                        "raw_point_confidence": float(evaluation.raw_point_confidence[0, i])})
+        rows.append(row)
+    # NaN (a view sharing no valid pixel with its neighbours) sorts first: it is the least trustworthy.
+    order = sorted(range(len(names)), key=lambda i: (not math.isnan(per_view[i]), per_view[i]))
     report = {
-        "verifier": verifier,
-        "confidence_transform": transform,
+        "reward": name,
+        "score": float(breakdown.total[0]),
+        "scores": breakdown.as_floats(0),
         "num_views": len(names),
-        "scores": evaluation.breakdown.as_floats(0),
-        "views": per_view,
+        "views": rows,
         "weakest_views": [names[i] for i in order],
     }
-    if evaluation.pose_error is not None:
+    if isinstance(reward, ConsistencyReward):
+        report["confidence_transform"] = reward.confidence_transform
+    if getattr(reward, "depth_source", None) is not None:
+        report["depth_source"] = reward.depth_source
+    if evaluation is not None and evaluation.pose_error is not None:
         err = evaluation.pose_error
         report["pairs"] = [
             {"pair": [names[m], names[m + 1]], "rotation_error_deg": float(err.rotation_deg[0, m]),
@@ -134,28 +223,38 @@ def score_report(evaluation, names: list[str], *, verifier: str, transform: str)
     return report
 
 
+TERM_LABELS = {"depth": "r_D depth confidence", "point": "r_P point confidence", "pose": "r_T relative pose",
+               "sfm": "r_SfM registered x exp(-reprojection px)", "warp": "r_warp exp(-photometric loss)",
+               "total": "score"}
+
+
 def _print_report(report: dict) -> None:
     from rich.table import Table
 
-    scores = report["scores"]
-    labels = {"depth": "r_D depth confidence", "point": "r_P point confidence", "pose": "r_T relative pose",
-              "total": "mean of terms"}
-    summary = Table(title=f"consistency ({report['verifier']}, confidence {report['confidence_transform']}; "
-                          "higher is better)")
+    detail = {"vggt": f"VGGT {report.get('verifier')}, confidence {report.get('confidence_transform')}",
+              "warp": f"depth from the {report.get('depth_source')}", "sfm": "SIFT + known cameras"}[report["reward"]]
+    summary = Table(title=f"{report['reward']} consistency ({detail}; higher is better)")
     summary.add_column("term")
     summary.add_column("value", justify="right")
-    for key, label in labels.items():
-        if key in scores:
-            summary.add_row(label, f"{scores[key]:.4f}")
+    for key, value in report["scores"].items():
+        summary.add_row(TERM_LABELS.get(key, key), f"{value:.4f}")
     console.print(summary)
+    if report.get("undistorted"):
+        console.print("views undistorted with the cameras' lens model")
     rank = {name: i + 1 for i, name in enumerate(report["weakest_views"])}
+    columns = ["view", "score"]
+    vggt = report["reward"] == "vggt"
+    if vggt:
+        columns += ["depth conf", "point conf", "raw depth", "raw point"]
     views = Table(title="per view (rank 1 = least consistent)")
-    for column in ("view", "depth conf", "point conf", "raw depth", "raw point", "rank"):
+    for column in (*columns, "rank"):
         views.add_column(column, justify="left" if column == "view" else "right")
     for row in report["views"]:
-        views.add_row(row["name"], f"{row['depth_confidence']:.4f}", f"{row['point_confidence']:.4f}",
-                      f"{row['raw_depth_confidence']:.2f}", f"{row['raw_point_confidence']:.2f}",
-                      str(rank[row["name"]]))
+        cells = [row["name"], f"{row['score']:.4f}"]
+        if vggt:
+            cells += [f"{row['depth_confidence']:.4f}", f"{row['point_confidence']:.4f}",
+                      f"{row['raw_depth_confidence']:.2f}", f"{row['raw_point_confidence']:.2f}"]
+        views.add_row(*cells, str(rank[row["name"]]))
     console.print(views)
     if "pairs" in report:
         pairs = Table(title="adjacent pairs: relative pose vs cameras")

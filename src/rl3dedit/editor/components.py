@@ -1,31 +1,42 @@
-"""Building a `FluxKontextPipeline`: the real one (hub id / local folder, optional single-file transformer and LoRA)
-and a tiny random one that runs offline with the real classes and real tokenizers built in code.
+"""Building a `FluxKontextPipeline`: the real one (hub id / local folder, optional single-file transformer, int8
+quantisation and LoRA) and a tiny random one that runs offline with the real classes and real tokenizers built in code.
 
-Single-file transformers come in two key layouts (`flow_grpo.md` §16.1; paper.md §13.2):
+Single-file transformers come in two key layouts (RL3DEdit release, https://huggingface.co/exander/RL3DEdit):
 - the original BFL layout (`double_blocks.0.img_attn.qkv.weight`, ...), e.g. the released
-  `exander/RL3DEdit/rl3dedit-flux-kontext.safetensors`: loaded with `FluxTransformer2DModel.from_single_file`,
-  which converts the keys and needs the base model's transformer config;
+  `exander/RL3DEdit/rl3dedit-flux-kontext.safetensors`: converted by `FluxTransformer2DModel.from_single_file`,
+  which needs the base model's transformer config;
 - diffusers' own layout (`transformer_blocks.0.attn.to_q.weight`, ...), written by `save_merged_transformer`:
-  loaded into the pipeline's transformer with a strict `load_state_dict` (every key and shape checked).
+  every key and shape checked against the configured model first, then read by the same loader.
+Either way the transformer is built once, from the file, and handed to the pipeline.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import string
 from pathlib import Path
+from typing import Any
 
 import torch
 from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxKontextPipeline, FluxTransformer2DModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel, T5Tokenizer
 
 from rl3dedit.editor.config import EditorConfig
+from rl3dedit.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 BFL_KEY_MARKERS = ("double_blocks.", "single_blocks.", "img_in.")
+
+
+TINY_TRANSFORMER = dict(
+    patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+    joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=(4, 4, 8), guidance_embeds=True,
+)
+"""`FluxTransformer2DModel` arguments of the tiny pipeline's transformer."""
 
 
 TEMPLATE_WORDS = ("in the 3x3 grid maintaining consistent 3D positioning orientation and scale across all nine views "
@@ -96,17 +107,13 @@ def build_tiny_pipeline(seed: int = 0) -> FluxKontextPipeline:
     - VAE: `AutoencoderKL` with 4 blocks (vae_scale_factor 8 as the real VAE), 16 latent channels, the real
       shift/scaling factors (0.1159 / 0.3611): a 192x192 grid becomes 24x24 latents, 144 packed tokens;
     - text: `CLIPTextModel` (pooled 32) + `T5EncoderModel` (width 32) with tokenizers built in code;
-    - scheduler: FLUX-dev's dynamic-shift `FlowMatchEulerDiscreteScheduler` (`flow_grpo.md` §16.1).
+    - scheduler: FLUX-dev's dynamic-shift `FlowMatchEulerDiscreteScheduler` (as FLUX.1-Kontext-dev's scheduler config).
     Weights are drawn from `torch.Generator`-free global RNG inside `torch.random.fork_rng`, seeded with `seed`, so
-    the build is deterministic and leaves the caller's RNG untouched (`flow_grpo.md` §16.11).
+    the build is deterministic and leaves the caller's RNG untouched.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        transformer = FluxTransformer2DModel(
-            patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=16,
-            num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=(4, 4, 8),
-            guidance_embeds=True,
-        )
+        transformer = FluxTransformer2DModel(**TINY_TRANSFORMER)
         vae = AutoencoderKL(
             in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
             up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
@@ -149,16 +156,13 @@ def resolve_model_folder(model: str) -> str:
             f"editor model {model!r} is not an existing local folder (nor a hub id owner/name); pass "
             "--editor-model PATH to a diffusers FLUX.1-Kontext folder, or editor.model: tiny for the offline test model"
         )
-    from huggingface_hub import try_to_load_from_cache
+    from rl3dedit.hub import resolve
 
-    cached = try_to_load_from_cache(model, "model_index.json")
-    if _offline() and not isinstance(cached, str):
-        raise MissingModelError(
-            f"editor model {model!r} is a hub id, but HF_HUB_OFFLINE is set and it is not in the local cache; "
-            "download it first (huggingface-cli download, gated: accept the licence) or pass --editor-model PATH to a "
-            "local diffusers folder"
-        )
-    return model
+    # fails within the hub deadline, with the true reason (offline, unreachable, silent, gated, missing)
+    found = resolve(model, "model_index.json", what="editor model", hint="download it first (`hf download`, gated: "
+                    "accept the licence) or pass --editor-model PATH to a local diffusers folder")
+    # a cached copy the hub cannot confirm is loaded from its snapshot folder, so diffusers makes no network call
+    return str(found.path.parent) if found.local_only and found.path is not None else model
 
 
 def resolve_weight_file(spec: str) -> str:
@@ -172,102 +176,200 @@ def resolve_weight_file(spec: str) -> str:
             f"transformer file {spec!r} does not exist; pass --transformer-file PATH to a .safetensors file, or "
             "owner/repo/file.safetensors (e.g. exander/RL3DEdit/rl3dedit-flux-kontext.safetensors)"
         )
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from rl3dedit.hub import hub_file
 
     repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
-    try:
-        return hf_hub_download(repo_id, filename, local_files_only=_offline())
-    except LocalEntryNotFoundError as exc:
-        raise MissingModelError(
-            f"transformer file {filename!r} from {repo_id!r} is not in the local cache and HF_HUB_OFFLINE is set; "
-            "download it first or pass --transformer-file PATH to a local .safetensors file"
-        ) from exc
-    except Exception as exc:  # network errors, missing repos and gated repos all mean "not available"
-        raise MissingModelError(
-            f"could not fetch {filename!r} from {repo_id!r} ({type(exc).__name__}: {exc}); pass --transformer-file "
-            "PATH to a local .safetensors file"
-        ) from exc
+    return str(hub_file(repo_id, filename, what="transformer file",
+                        hint="pass --transformer-file PATH to a local .safetensors file"))
 
 
 def _file_layout(path: str) -> str:
     """`bfl` or `diffusers`, from the key names of a safetensors file."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(path, framework="pt") as handle:
-        keys = list(handle.keys())
+    try:
+        with safe_open(path, framework="pt") as handle:
+            keys = list(handle.keys())
+    except (SafetensorError, OSError) as exc:  # empty, truncated, or a pickle under a .safetensors name
+        raise InputError(f"{path}: not a readable safetensors transformer file ({exc})") from None
+    if not keys:
+        raise InputError(f"{path}: the transformer file holds no tensors")
     if any(key.startswith(BFL_KEY_MARKERS) or ".double_blocks." in key for key in keys):
         return "bfl"
     return "diffusers"
 
 
-def load_transformer_file(pipe: FluxKontextPipeline, path: str, dtype: torch.dtype, base: str | None) -> None:
-    """Replace `pipe.transformer` weights from a single file, in BFL or diffusers key layout (module docstring).
+def _check_file_matches(path: str, expected: dict[str, torch.Size]) -> None:
+    """Every key and shape of the diffusers-layout file at `path` equals the transformer's (read from the header)."""
+    from safetensors import safe_open
 
-    `base` is the pipeline's hub id or folder: a BFL file takes its transformer config from `base`/transformer.
+    with safe_open(path, framework="pt") as handle:
+        found = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(k for k in set(found) & set(expected) if found[k] != tuple(expected[k]))
+    if missing or unexpected or wrong:
+        raise ValueError(
+            f"transformer file {path} does not match the pipeline's transformer: "
+            f"missing keys {missing[:8]} ({len(missing)}), unexpected keys {unexpected[:8]} ({len(unexpected)}), "
+            f"wrong shapes {[(k, found[k], tuple(expected[k])) for k in wrong[:4]]} ({len(wrong)})"
+        )
+
+
+def _quantization_config(quantize: str):
+    """diffusers' torchao config for `EditorConfig.quantize` (None for "none"); torchao runs on CPU and CUDA."""
+    if quantize == "none":
+        return None
+    try:
+        from torchao.quantization import Int8WeightOnlyConfig
+    except ImportError as exc:
+        raise MissingModelError(
+            f"editor.quantize={quantize!r} needs torchao (pip install torchao), which is not installed"
+        ) from exc
+    from diffusers import TorchAoConfig
+
+    return TorchAoConfig(Int8WeightOnlyConfig())
+
+
+def load_transformer_file(path: str, dtype: torch.dtype, base: str | None,
+                          quantization: Any = None) -> FluxTransformer2DModel:
+    """The transformer stored in one file, BFL or diffusers key layout (module docstring), built once.
+
+    `base` is the pipeline's hub id or folder, whose transformer/config.json describes the model (None: the tiny
+    build). The weights are read straight into the model (`from_single_file` with `config=base`), never on top of
+    a loaded base transformer, so host memory holds one copy. A diffusers-layout file is first checked key by key
+    and shape by shape against the configured model (built on the meta device, no memory).
     """
-    if _file_layout(path) == "bfl":
-        if base is None:
+    layout = _file_layout(path)
+    if base is None:
+        if layout == "bfl":
             raise ValueError(
                 f"{path} is in the BFL single-file layout, which needs a real base model for its config; set "
                 "editor.model (--editor-model) to a FLUX.1-Kontext folder or hub id"
             )
-        pipe.transformer = FluxTransformer2DModel.from_single_file(
-            path, config=base, subfolder="transformer", torch_dtype=dtype, local_files_only=_offline()
-        )
-        return
-    from safetensors.torch import load_file
+        from safetensors.torch import load_file
 
-    state = load_file(path)
-    result = pipe.transformer.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
+        model = FluxTransformer2DModel(**TINY_TRANSFORMER)
+        _check_file_matches(path, {k: v.shape for k, v in model.state_dict().items()})
+        model.load_state_dict(load_file(path))
+        return model.to(dtype).eval()
+    if layout == "diffusers":
+        from accelerate import init_empty_weights
+
+        config = FluxTransformer2DModel.load_config(base, subfolder="transformer", local_files_only=_offline())
+        with init_empty_weights():
+            empty = FluxTransformer2DModel.from_config(config)
+        _check_file_matches(path, {k: v.shape for k, v in empty.state_dict().items()})
+    extra = {} if quantization is None else {"quantization_config": quantization}
+    return FluxTransformer2DModel.from_single_file(
+        path, config=base, subfolder="transformer", torch_dtype=dtype, local_files_only=_offline(), **extra
+    )
+
+
+def _load_transformer(config: EditorConfig, source: str | None, dtype: torch.dtype) -> FluxTransformer2DModel | None:
+    """The transformer to hand to the pipeline, or None to let `from_pretrained` load the base one as it is."""
+    quantization = _quantization_config(config.quantize)
+    if quantization is not None and source is None:
         raise ValueError(
-            f"transformer file {path} does not match the pipeline's transformer: "
-            f"missing keys {result.missing_keys[:8]} ({len(result.missing_keys)}), "
-            f"unexpected keys {result.unexpected_keys[:8]} ({len(result.unexpected_keys)})"
+            "editor.quantize needs a real model (a diffusers folder or hub id); the tiny build has nothing to "
+            "quantise (save it with save_pretrained and pass that folder to try quantisation offline)"
         )
-    pipe.transformer.to(dtype)
+    if config.transformer_file:
+        return load_transformer_file(resolve_weight_file(config.transformer_file), dtype, source, quantization)
+    if quantization is not None:
+        return FluxTransformer2DModel.from_pretrained(
+            source, subfolder="transformer", torch_dtype=dtype, quantization_config=quantization,
+            local_files_only=_offline(),
+        )
+    return None
+
+
+def _lora_dir(config: EditorConfig) -> Path | None:
+    if not config.lora:
+        return None
+    lora_dir = Path(config.lora).expanduser()
+    if not lora_dir.is_dir():
+        raise MissingModelError(f"LoRA folder {lora_dir} does not exist; pass --lora PATH to a saved adapter folder")
+    return lora_dir
+
+
+def check_editor_sources(config: EditorConfig) -> None:
+    """Fail fast without loading any model: the model folder or hub id, the transformer file (fetched into the
+    hub cache when it is a repo file and the hub is reachable), the LoRA folder and the quantisation backend
+    all resolve, and the options fit together. Raises what `load_pipeline` would raise."""
+    source = None if config.model == "tiny" else resolve_model_folder(config.model)
+    if _quantization_config(config.quantize) is not None and source is None:
+        raise ValueError("editor.quantize needs a real model (a diffusers folder or hub id), not the tiny build")
+    if config.transformer_file:
+        path = resolve_weight_file(config.transformer_file)
+        if source is None and _file_layout(path) == "bfl":
+            raise ValueError(f"{path} is in the BFL single-file layout, which needs a real base model for its "
+                             "config; set editor.model (--editor-model) to a FLUX.1-Kontext folder or hub id")
+    _lora_dir(config)
+
+
+def release_pipeline(pipe: FluxKontextPipeline) -> None:
+    """Free a pipeline's weights now, not at some later garbage collection.
+
+    diffusers' hook registry (`module._diffusers_hook`) refers back to its module, a reference cycle that `del`
+    cannot free: without this the FLUX transformer (22 GiB in bf16) stays resident through verification and the
+    refit. Removes the offload hooks, drops every component from the pipeline, collects cycles and returns the
+    CUDA cache. References held elsewhere (e.g. a LoRA optimiser) keep their tensors alive, as they must.
+    """
+    pipe.remove_all_hooks()
+    for name in list(pipe.components):
+        setattr(pipe, name, None)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def load_pipeline(config: EditorConfig, device: torch.device | str) -> FluxKontextPipeline:
-    """The editor pipeline described by `config`, on `device` (or CPU-offloaded).
+    """The editor pipeline described by `config`, on `device` (or offloaded to it).
 
     `config.model`: `tiny` (`build_tiny_pipeline(config.tiny_seed)`), a hub id (e.g. black-forest-labs/FLUX.1-Kontext-
     dev) or a local diffusers folder, loaded with `FluxKontextPipeline.from_pretrained` (never trust_remote_code).
-    `config.transformer_file` replaces the transformer weights (BFL or diffusers layout, local or
-    owner/repo/file); `config.lora` loads a LoRA folder written by `save_lora` / `save_lora_weights`.
+    `config.transformer_file` (BFL or diffusers layout, local or owner/repo/file) and `config.quantize` build the
+    transformer first, which is handed to the pipeline so the base transformer is never loaded as well;
+    `config.lora` loads a LoRA folder written by `save_lora` / `save_lora_weights`; `config.offload` places the
+    components (CUDA only: on other devices everything simply moves to `device`).
     A missing model raises `MissingModelError` at once, naming the option to pass.
     """
     dtype = DTYPES[config.dtype]
     device = torch.device(device)
-    source = None
-    if config.model == "tiny":
+    source = None if config.model == "tiny" else resolve_model_folder(config.model)
+    transformer = _load_transformer(config, source, dtype)
+    if source is None:
         pipe = build_tiny_pipeline(config.tiny_seed)
+        if transformer is not None:
+            pipe.transformer = transformer
         pipe.to(dtype=dtype)
     else:
-        source = resolve_model_folder(config.model)
+        given = {} if transformer is None else {"transformer": transformer}
         try:
-            pipe = FluxKontextPipeline.from_pretrained(source, torch_dtype=dtype, local_files_only=_offline())
+            pipe = FluxKontextPipeline.from_pretrained(source, torch_dtype=dtype, local_files_only=_offline(), **given)
         except OSError as exc:
             raise MissingModelError(
                 f"could not load the editor model {config.model!r} ({exc}); pass --editor-model PATH to a local "
                 "diffusers FLUX.1-Kontext folder"
             ) from exc
         pipe.set_progress_bar_config(disable=True)
-    if config.transformer_file:
-        load_transformer_file(pipe, resolve_weight_file(config.transformer_file), dtype, source)
-    if config.lora:
-        lora_dir = Path(config.lora).expanduser()
-        if not lora_dir.is_dir():
-            raise MissingModelError(f"LoRA folder {lora_dir} does not exist; pass --lora PATH to a saved adapter folder")
-        pipe.load_lora_weights(str(lora_dir), adapter_name="default")
+    lora_dir = _lora_dir(config)
+    if lora_dir is not None:
+        from rl3dedit.editor.lora import load_lora_weights_checked
+
+        load_lora_weights_checked(pipe, lora_dir)
     if config.vae_tiling:
         pipe.vae.enable_tiling()
-    if config.cpu_offload and device.type == "cuda":
-        pipe.enable_model_cpu_offload(device=device)
+    if config.offload != "none" and device.type == "cuda":
+        if config.offload == "model":
+            pipe.enable_model_cpu_offload(device=device)
+        else:
+            pipe.enable_sequential_cpu_offload(device=device)
     else:
-        if config.cpu_offload:
-            logger.info("cpu_offload ignored on %s (it only helps on a GPU)", device)
+        if config.offload != "none":
+            logger.info("editor.offload=%s ignored on %s (it only helps on a GPU)", config.offload, device)
         pipe.to(device)
-    logger.info("editor pipeline %s (%s) ready on %s", config.model, config.dtype, device)
+    logger.info("editor pipeline %s (%s, offload %s, quantize %s) ready on %s", config.model, config.dtype,
+                config.offload, config.quantize, device)
     return pipe

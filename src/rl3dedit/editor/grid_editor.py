@@ -3,7 +3,7 @@
 views (V, 3, H, W) -> `rl3dedit.views.tile` (configured layout) -> one grid image -> Kontext edit -> `split` -> views.
 The grid is edited at its own size (`_auto_resize=False`, output height x width = grid size, `max_area` = its
 area), which is what the released weights expect once `views.tile(layout="release")` has snapped the grid to a
-Kontext bucket (paper.md §13.4; `flow_grpo.md` §19.1).
+Kontext bucket (the released inference code, https://github.com/AMAP-ML/RL3DEdit).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from rl3dedit.editor.sampler import (
     flow_schedule,
     initial_noise,
     output_size,
-    preprocess_image,
 )
 from rl3dedit.editor.sde import sde_step, window_steps
 
@@ -95,15 +94,15 @@ class KontextGridEditor:
         guidance_scale=guidance_scale, generator=torch.Generator("cpu").manual_seed(seed), height=height, width=width,
         max_area=height*width, _auto_resize=False)` bit for bit in float32. height/width default to the image size.
         """
-        return self.rollout(image, prompt, group_size=1, num_steps=num_steps, guidance_scale=guidance_scale, seeds=[seed],
-                            noise_level=noise_level, window=window, height=height, width=width)
+        return self.rollout(image, prompt, group_size=1, num_steps=num_steps, guidance_scale=guidance_scale,
+                            seeds=[seed], noise_level=noise_level, window=window, height=height, width=width)
 
     @torch.no_grad()
     def rollout(self, image: Image.Image | Tensor, prompt: str, *, group_size: int, num_steps: int,
                 guidance_scale: float, seeds: list[int], noise_level: float, window: tuple[int, int] | None,
                 height: int | None = None,
                 width: int | None = None, batch_size: int | None = None) -> Rollout:
-        """G = group_size edits of one condition, for GRPO (`flow_grpo.md` §6, §10, §17.1).
+        """G = group_size edits of one condition, for GRPO (Flow-GRPO's rollout with a MixGRPO window).
 
         Prompt embeddings and conditioning latents are computed once and shared; member i uses its own
         `torch.Generator("cpu").manual_seed(seeds[i])` for its initial noise (drawn as the stock pipeline draws it)
@@ -178,7 +177,7 @@ class KontextGridEditor:
         """Recompute recorded step k (0 <= k < K) for `members` with gradients through the transformer.
 
         The same `velocity` and `sde_step` as the rollout, with prev_sample = the recorded x_{k+1}
-        (`flow_grpo.md` §17.2). On unchanged weights exp(new - old) is exactly 1 when `members` is one of
+        (as Flow-GRPO recomputes it). On unchanged weights exp(new - old) is exactly 1 when `members` is one of
         `rollout.member_chunks()` (the default `None` = all members equals the rollout when it ran in one chunk);
         other groupings change the transformer's batch and may differ in the last bits (`docs/editor.md`).
         `use_reference=True` runs the base model with LoRA adapters disabled and no gradient (the KL reference).
@@ -213,6 +212,14 @@ class KontextGridEditor:
         names the rows x cols grid, such as an `enhance_instruction` rewrite, passes through unchanged); False sends
         the instruction as is.
         """
+        return self.edit_views_seeds(views, instruction, num_steps=num_steps, guidance_scale=guidance_scale,
+                                     seeds=[seed], rewrite=rewrite)[0]
+
+    def edit_views_seeds(self, views: Tensor, instruction: str, *, num_steps: int, guidance_scale: float,
+                         seeds: list[int], batch_size: int | None = None, rewrite: bool = True) -> list[EditResult]:
+        """`edit_views` once per seed (best-of-N candidates): prompt and conditioning are encoded once and
+        `batch_size` seeds go through the transformer together (None = all). Each result is the edit with that
+        seed alone, up to the last bits of batched arithmetic."""
         from rl3dedit.views import split, tile
 
         if views.ndim != 4 or views.shape[1] != 3:
@@ -223,20 +230,18 @@ class KontextGridEditor:
         source_grid = tile(views.float().cpu(), self.rows, self.cols, self.layout)
         prompt = grid_prompt(instruction, self.rows, self.cols) if rewrite else instruction
         height, width = int(source_grid.shape[-2]), int(source_grid.shape[-1])
-        result = self.sample(source_grid.clamp(0, 1), prompt, num_steps=num_steps, guidance_scale=guidance_scale,
-                             seed=seed,
-                             height=height, width=width)
-        grid = result.images[0].cpu()
-        if grid.shape != source_grid.shape:
-            raise ValueError(f"edited grid {tuple(grid.shape)} differs from the source grid "
-                             f"{tuple(source_grid.shape)}: grid sides must be multiples of "
-                             f"{self.pipe.vae_scale_factor * 2} px")
-        edited = split(grid, self.rows, self.cols, self.layout, view_size)
-        return EditResult(views=edited, grid=grid, source_grid=source_grid, prompt=prompt, seed=int(seed))
-
-    def encode_image(self, image: Image.Image | Tensor) -> Tensor:
-        """The conditioning image as the pipeline preprocesses it: (1, 3, h, w) in [-1, 1]."""
-        return preprocess_image(self.pipe, image)
+        result = self.rollout(source_grid.clamp(0, 1), prompt, group_size=len(seeds), num_steps=num_steps,
+                              guidance_scale=guidance_scale, seeds=list(seeds), noise_level=0.0, window=None,
+                              height=height, width=width, batch_size=batch_size)
+        edits = []
+        for grid, seed in zip(result.images.cpu(), seeds):
+            if grid.shape != source_grid.shape:
+                raise ValueError(f"edited grid {tuple(grid.shape)} differs from the source grid "
+                                 f"{tuple(source_grid.shape)}: grid sides must be multiples of "
+                                 f"{self.pipe.vae_scale_factor * 2} px")
+            edited = split(grid, self.rows, self.cols, self.layout, view_size)
+            edits.append(EditResult(views=edited, grid=grid, source_grid=source_grid, prompt=prompt, seed=int(seed)))
+        return edits
 
     # --------------------------------------------------------------------------------------------------- LoRA
     def add_lora(self, rank: int = 32, alpha: float = 32,
@@ -248,6 +253,18 @@ class KontextGridEditor:
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         """The LoRA parameters (empty without an adapter)."""
         return [p for p in _lora.lora_parameters(self.transformer) if p.requires_grad]
+
+    def named_trainable_parameters(self) -> dict[str, torch.nn.Parameter]:
+        """The parameters with `requires_grad`, by their transformer name (what checkpoints key on)."""
+        return {name: p for name, p in self.transformer.named_parameters() if p.requires_grad}
+
+    def train(self) -> None:
+        """Training mode for the policy update (dropout and gradient checkpointing active)."""
+        self.transformer.train()
+
+    def eval(self) -> None:
+        """Inference mode (rollouts and editing)."""
+        self.transformer.eval()
 
     def save_lora(self, folder: str | Path) -> Path:
         """Write the adapter in diffusers' pipeline LoRA format (`pipe.load_lora_weights(folder)` reads it)."""

@@ -1,8 +1,8 @@
 """LoRA on the FLUX transformer through peft (diffusers' `add_adapter`), its export and a merged single-file export.
 
-Targets: the 13 FLUX/Kontext modules of Flow-GRPO and diffusers' Kontext DreamBooth script (`flow_grpo.md` §12);
-`proj_out` is left out on purpose (it would also match the top-level output projection). Gaussian init makes
-lora_B = 0, so a fresh adapter changes nothing and the first GRPO ratio is exactly 1 (`flow_grpo.md` §20.9).
+Targets: the 13 FLUX/Kontext modules of Flow-GRPO (docs/references.md §3) and diffusers' Kontext
+DreamBooth script; `proj_out` is left out on purpose (it would also match the top-level output projection).
+Gaussian init makes lora_B = 0, so a fresh adapter changes nothing and the first GRPO ratio is exactly 1.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ def add_lora(transformer: FluxTransformer2DModel, rank: int = 32, alpha: float =
              dtype: torch.dtype | None = torch.float32) -> None:
     """Attach a trainable LoRA adapter (lora_A ~ N(0, 1/r²), lora_B = 0) and freeze every base weight.
 
-    paper.md §5.1: rank 32, alpha 32. The init draws from the global RNG inside `fork_rng` seeded with
-    `init_seed`, so it is reproducible and leaves the caller's RNG alone. The LoRA weights are kept in `dtype`
-    (fp32 by default, also under a bf16 transformer: `flow_grpo.md` §18; peft casts the layer input to it);
+    RL3DEdit (arXiv 2603.03143) Sec. 5.1: rank 32, alpha 32. The init draws from the global RNG inside `fork_rng`
+    seeded with `init_seed`, so it is reproducible and leaves the caller's RNG alone. The LoRA weights are kept in
+    `dtype` (fp32 by default, also under a bf16 transformer: as Flow-GRPO; peft casts the layer input to it);
     `None` keeps the transformer's dtype.
     """
     from peft import LoraConfig
@@ -70,7 +70,7 @@ def lora_parameters(transformer: FluxTransformer2DModel) -> list[torch.nn.Parame
 
 @contextlib.contextmanager
 def adapters_disabled(transformer: FluxTransformer2DModel) -> Iterator[None]:
-    """Run the base model (the KL reference policy, `flow_grpo.md` §8) inside the block; adapters come back after."""
+    """Run the base model (the KL reference policy, as in Flow-GRPO) inside the block; adapters come back after."""
     if not has_lora(transformer):
         yield
         return
@@ -101,6 +101,29 @@ def save_lora(transformer: FluxTransformer2DModel, folder: str | Path) -> Path:
             transformer_lora_adapter_metadata=metadata, weight_name=LORA_WEIGHT_NAME,
         )
     return folder
+
+
+def load_lora_weights_checked(pipe: FluxKontextPipeline, folder: str | Path) -> None:
+    """`pipe.load_lora_weights(folder)` for inference, refusing what diffusers would ignore or crash on: a file it
+    cannot read, weights of another rank than their config, or keys that match none of the transformer's modules
+    (diffusers only logs those and edits with the bare model). Errors are `InputError`s naming the folder."""
+    from rl3dedit.errors import InputError
+    from rl3dedit.files import read_weights
+
+    folder = Path(folder)
+    weight_file = folder / LORA_WEIGHT_NAME
+    if weight_file.is_file():
+        read_weights(weight_file, "LoRA weights file")  # corrupt, empty, pickled or NaN files fail here, by name
+    try:
+        pipe.load_lora_weights(str(folder), adapter_name=ADAPTER_NAME)
+    except (ValueError, RuntimeError, KeyError, OSError) as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:2])[:300] if first else type(exc).__name__
+        raise InputError(f"LoRA folder {folder}: does not fit the editor's transformer (wrong rank or targets?): "
+                         f"{detail}") from None
+    if not has_lora(pipe.transformer):
+        raise InputError(f"LoRA folder {folder}: none of its keys match a module of the editor's transformer, so it "
+                         "would change nothing; was it trained for another model?")
 
 
 def load_lora(transformer: FluxTransformer2DModel, folder: str | Path) -> None:

@@ -1,23 +1,28 @@
-"""Instruction rewriting for grid edits: the release's template, and an optional LLM rewrite (paper.md §13.6).
+"""The prompt and seed of a grid edit: the release's template, an optional LLM rewrite (both from the released
+inference code, https://github.com/AMAP-ML/RL3DEdit, `rl3dedit/prompt_enhance.py`), the prompt modes and the
+release's seed rule.
 
-The LLM rewrite talks to any OpenAI-compatible chat endpoint configured from the environment (`OPENAI_API_KEY`,
-optional `OPENAI_BASE_URL`, model `RL3DEDIT_ENHANCE_MODEL`, default gpt-4o-mini) with plain `urllib`, a timeout, and
-a fallback to the template on any failure, so editing never depends on the network.
+Prompt modes (`editor.prompt_mode`): `raw` sends the instruction as given (the released inference script without
+`--enhance`), `template` wraps it in the grid template, `enhance` asks an LLM for the rewrite and falls back to the
+template. The LLM is any OpenAI-compatible endpoint (`rl3dedit.chat`; model `RL3DEDIT_ENHANCE_MODEL`, default
+gpt-4o-mini), with a timeout and a fallback on any failure, so editing never depends on the network.
+
+Seed modes (`editor.seed_mode`): `fixed` uses `editor.seed`; `release` uses seed XOR int(md5(instruction)[:8], 16),
+as the released inference script seeds its CPU generator, so every instruction gets its own reproducible noise.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
-import os
-import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass
+
+from rl3dedit.chat import ChatClient, endpoint_from_env
+from rl3dedit.editor.config import PromptMode, SeedMode
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_ENHANCE_MODEL = "gpt-4o-mini"
+ENHANCE_TIMEOUT_S = 20.0
 _NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine",
                  10: "ten", 12: "twelve", 16: "sixteen"}
 
@@ -34,7 +39,7 @@ def grid_phrase(rows: int, cols: int) -> tuple[str, str]:
 
 
 def grid_prompt(instruction: str, rows: int = 3, cols: int = 3) -> str:
-    """The release's template (paper.md §13.6), adapted to a rows x cols grid:
+    """The release's template (`rl3dedit/prompt_enhance.py` of the released code), adapted to a rows x cols grid:
 
     "{instr} in the 3x3 grid, maintaining consistent 3D positioning, orientation, and scale across all nine views,
     while keeping the rest of the scene and background unchanged."
@@ -54,7 +59,7 @@ def grid_prompt(instruction: str, rows: int = 3, cols: int = 3) -> str:
 
 
 def system_prompt(rows: int, cols: int) -> str:
-    """The rewrite instructions for the LLM (paper.md §13.6, adapted to the grid size)."""
+    """The rewrite instructions for the LLM (the release's, in our words, adapted to the grid size)."""
     grid, views = grid_phrase(rows, cols)
     return (
         "You rewrite short image-editing instructions for a model that edits a "
@@ -65,79 +70,65 @@ def system_prompt(rows: int, cols: int) -> str:
     )
 
 
-@dataclass(frozen=True)
-class EnhanceSettings:
-    """Endpoint settings, read from the environment by `from_env`; `api_key=None` means "no LLM available"."""
-
-    api_key: str | None
-    base_url: str = DEFAULT_BASE_URL
-    model: str = DEFAULT_ENHANCE_MODEL
-    temperature: float = 0.3
-    timeout_s: float = 20.0
-
-    @classmethod
-    def from_env(cls) -> EnhanceSettings:
-        return cls(
-            api_key=os.environ.get("OPENAI_API_KEY") or None,
-            base_url=(os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
-            model=os.environ.get("RL3DEDIT_ENHANCE_MODEL") or DEFAULT_ENHANCE_MODEL,
-        )
+def enhance_client() -> ChatClient | None:
+    """The rewrite's client from the environment (`rl3dedit.chat` rule), or None when no endpoint is configured."""
+    endpoint = endpoint_from_env(DEFAULT_ENHANCE_MODEL, model_var="RL3DEDIT_ENHANCE_MODEL")
+    return None if endpoint is None else ChatClient(endpoint, timeout_s=ENHANCE_TIMEOUT_S, retries=0)
 
 
-def build_request(instruction: str, rows: int, cols: int, settings: EnhanceSettings) -> urllib.request.Request:
-    """The chat-completions POST request (`{base_url}/chat/completions`, bearer auth, JSON body)."""
-    body = {
-        "model": settings.model,
-        "temperature": settings.temperature,
-        "messages": [
-            {"role": "system", "content": system_prompt(rows, cols)},
-            {"role": "user", "content": instruction.strip()},
-        ],
-    }
-    return urllib.request.Request(
-        f"{settings.base_url}/chat/completions",
-        data=json.dumps(body).encode("utf-8"),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {settings.api_key}"},
-        method="POST",
-    )
-
-
-def _reply_text(payload: bytes) -> str:
-    data = json.loads(payload.decode("utf-8"))
-    text = data["choices"][0]["message"]["content"]
-    if not isinstance(text, str) or not text.strip():
+def _clean_reply(text: str) -> str:
+    text = " ".join(text.strip().strip('"').split())
+    if not text:
         raise ValueError("empty reply")
-    return " ".join(text.strip().strip('"').split())
+    return text
 
 
-Opener = Callable[..., object]
-
-
-def enhance_instruction(instruction: str, rows: int = 3, cols: int = 3, *, settings: EnhanceSettings | None = None,
-                        opener: Opener | None = None) -> str:
+def enhance_instruction(instruction: str, rows: int = 3, cols: int = 3, *, client: ChatClient | None = None) -> str:
     """The full prompt for a grid edit: the LLM rewrite when an endpoint is configured and answers, else the template.
 
-    `opener(request, timeout=...)` returns a response with `.read()` (default `urllib.request.urlopen`); tests pass
-    a fake. Any failure (no key, network, HTTP error, malformed reply, timeout) logs a warning and falls back to
-    `grid_prompt`.
+    `client` defaults to `enhance_client()`; tests pass one with a fake transport. Any failure (no endpoint,
+    network, HTTP error, malformed or empty reply, timeout) logs a warning and falls back to `grid_prompt`.
     """
     fallback = grid_prompt(instruction, rows, cols)
-    settings = settings or EnhanceSettings.from_env()
-    if not settings.api_key:
-        logger.info("OPENAI_API_KEY is not set; using the grid template")
+    client = client if client is not None else enhance_client()
+    if client is None:
+        logger.info("no LLM endpoint (OPENAI_API_KEY / OPENAI_BASE_URL unset); using the grid template")
         return fallback
-    opener = opener or urllib.request.urlopen
+    messages = [{"role": "system", "content": system_prompt(rows, cols)},
+                {"role": "user", "content": instruction.strip()}]
     try:
-        request = build_request(instruction, rows, cols, settings)
-        response = opener(request, timeout=settings.timeout_s)
-        try:
-            payload = response.read()
-        finally:
-            close = getattr(response, "close", None)
-            if close is not None:
-                close()
-        return _reply_text(payload)
+        return _clean_reply(client.complete(messages, temperature=0.3))
     except Exception as exc:  # any endpoint failure must not stop an edit; the template is always valid
-        logger.warning("instruction rewrite via %s failed (%s: %s); using the grid template", settings.base_url,
-                       type(exc).__name__, exc)
+        logger.warning("instruction rewrite via %s failed (%s: %s); using the grid template",
+                       client.endpoint.base_url, type(exc).__name__, exc)
         return fallback
+
+
+def edit_prompt(instruction: str, mode: PromptMode, rows: int = 3, cols: int = 3, *,
+                client: ChatClient | None = None) -> str:
+    """The prompt sent to the editor for `instruction` under `editor.prompt_mode` (see the module docstring)."""
+    text = instruction.strip()
+    if not text:
+        raise ValueError("the instruction is empty")
+    if mode == "raw":
+        return text
+    if mode == "template":
+        return grid_prompt(text, rows, cols)
+    if mode == "enhance":
+        return enhance_instruction(text, rows, cols, client=client)
+    raise ValueError(f"prompt mode must be raw, template or enhance, got {mode!r}")
+
+
+def release_seed(seed: int, instruction: str) -> int:
+    """seed XOR int(md5(instruction)[:8], 16): the released inference script's per-instruction seed."""
+    return int(seed) ^ int(hashlib.md5(instruction.encode("utf-8")).hexdigest()[:8], 16)
+
+
+def edit_seed(seed: int, instruction: str, mode: SeedMode) -> int:
+    """The generator seed of an edit under `editor.seed_mode`; `release` hashes the user's instruction as given
+    (before any prompt rewrite), `fixed` returns `seed`."""
+    if mode == "fixed":
+        return int(seed)
+    if mode == "release":
+        return release_seed(seed, instruction)
+    raise ValueError(f"seed mode must be release or fixed, got {mode!r}")

@@ -1,12 +1,15 @@
-"""The `Editor` contract: what the edit pipeline needs from any multi-view 2D editor."""
+"""The editor contracts: `Editor` (what the edit pipeline needs from any multi-view 2D editor) and `TrainableEditor`
+(what the GRPO trainer needs on top: SDE rollouts, recomputed log-probs, trainable parameters, train/eval)."""
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import torch
+from PIL import Image
 from torch import Tensor
 
-from rl3dedit.editor.rollout import EditResult
+from rl3dedit.editor.rollout import EditResult, Rollout, StepLogProb
 
 
 @runtime_checkable
@@ -17,5 +20,30 @@ class Editor(Protocol):
     A new editor may add keyword arguments but keeps these names.
     """
 
-    def edit_views(self, views: Tensor, instruction: str, *, num_steps: int, guidance: float,
+    def edit_views(self, views: Tensor, instruction: str, *, num_steps: int, guidance_scale: float,
                    seed: int) -> EditResult: ...
+
+
+@runtime_checkable
+class TrainableEditor(Editor, Protocol):
+    """An `Editor` that GRPO can train (`rl.GRPOTrainer` types against this, not against a concrete editor).
+
+    `rollout` samples G members of one condition (no gradient) and records the SDE window; `log_prob` recomputes
+    recorded step k for some members with gradients to `named_trainable_parameters()` (`use_reference=True`: the
+    frozen base policy, no gradient). With unchanged weights, the same members chunks and the same precision
+    context, `log_prob` reproduces `rollout.log_probs` exactly.
+    """
+
+    def rollout(self, image: Image.Image | Tensor, prompt: str, *, group_size: int, num_steps: int,
+                guidance_scale: float, seeds: list[int], noise_level: float, window: tuple[int, int] | None,
+                height: int | None = None, width: int | None = None,
+                batch_size: int | None = None) -> Rollout: ...
+
+    def log_prob(self, rollout: Rollout, k: int, *, members: list[int] | None = None,
+                 use_reference: bool = False) -> StepLogProb: ...
+
+    def named_trainable_parameters(self) -> dict[str, torch.nn.Parameter]: ...
+
+    def train(self) -> None: ...
+
+    def eval(self) -> None: ...

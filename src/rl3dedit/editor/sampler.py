@@ -1,6 +1,6 @@
 """The Kontext denoising loop with per-step SDE/ODE control, built on `FluxKontextPipeline`'s own methods.
 
-Reused from the pipeline unchanged (`flow_grpo.md` §17.1): `encode_prompt`, `image_processor` resize/preprocess,
+Reused from the pipeline unchanged: `encode_prompt`, `image_processor` resize/preprocess,
 `prepare_latents` (VAE encode, packing, position ids), `_pack_latents`/`_unpack_latents`, the module-level
 `calculate_shift`/`retrieve_timesteps`, VAE decode and `postprocess`. Re-implemented: the loop, with `sde_step` in
 place of `scheduler.step`. With every noise level 0 the loop equals `FluxKontextPipeline.__call__` bit for bit in
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Schedule:
-    """The sigma schedule of one sampling run (`flow_grpo.md` §5, §16.9)."""
+    """The sigma schedule of one sampling run (as `FluxKontextPipeline.__call__` builds it)."""
 
     sigmas: Tensor  # (T+1,) fp32, from 1 down to 0
     timesteps: Tensor  # (T,) fp32, sigmas[:T]·1000
@@ -48,7 +48,7 @@ class Trajectory:
 
 
 def output_size(pipe: FluxKontextPipeline, height: int, width: int) -> tuple[int, int]:
-    """(height, width) the pipeline produces for `max_area = height·width` (`flow_grpo.md` §16.3)."""
+    """(height, width) the pipeline produces for `max_area = height·width`."""
     multiple_of = pipe.vae_scale_factor * 2
     aspect_ratio = width / height
     max_area = height * width
@@ -134,7 +134,7 @@ def flow_schedule(pipe: FluxKontextPipeline, num_steps: int, image_seq_len: int)
 def velocity(transformer: torch.nn.Module, x: Tensor, timestep: Tensor, cond_embeds: Tensor, cond_pooled: Tensor,
              text_ids: Tensor, image_latents: Tensor, latent_ids: Tensor, image_ids: Tensor,
              guidance_scale: float) -> Tensor:
-    """The predicted velocity v (B, L, C) of the target tokens, in the model dtype (`flow_grpo.md` §16.6, §17.2).
+    """The predicted velocity v (B, L, C) of the target tokens, in the model dtype.
 
     x: (B, L, C) noisy latents (any float dtype; cast to the embeddings' dtype as the pipeline's latents are);
     timestep: 0-d fp32 tensor, sigma·1000 as in `scheduler.timesteps`; condition tensors with 1 or B rows.

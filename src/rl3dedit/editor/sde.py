@@ -1,6 +1,6 @@
 """Flow-GRPO's ODE-to-SDE step, its Gaussian log-probability, and MixGRPO step windows (pure functions).
 
-Conventions (diffusers / FLUX, `flow_grpo.md` §2): x_σ = (1 - σ)·x0 + σ·ε, σ runs from 1 (noise) to 0 (data), the
+Conventions (diffusers / FLUX): x_σ = (1 - σ)·x0 + σ·ε, σ runs from 1 (noise) to 0 (data), the
 transformer predicts v ≈ ε - x0, and step i goes from σ = sigmas[i] to σ' = sigmas[i + 1] with dt = σ' - σ < 0.
 Latents are packed FLUX tokens (B, L, C). Nothing here reads scheduler state: the caller passes σ and σ'
 explicitly (the `Rollout` stores them), so a training step can be replayed from the record alone.
@@ -37,7 +37,7 @@ def _as_column(value: float | Tensor, batch: int, device: torch.device) -> Tenso
 
 
 def sde_std_dev(sigma: Tensor, sigma_next: Tensor, noise_level: float) -> Tensor:
-    """Flow-GRPO's noise scale std_dev_t = a·√(σ / (1 - σ*)) (`flow_grpo.md` §3; paper.md §5.3: σ_t = a·√(t/(1-t))).
+    """Flow-GRPO's noise scale std_dev_t = a·√(σ / (1 - σ*)) (the paper's σ_t = a·√(t/(1-t))).
 
     σ* = σ except at σ = 1 (the first step), where σ* = σ' (= sigmas[1]) avoids the division by zero, as in
     Flow-GRPO `sd3_sde_with_logprob.py:50`. Shapes broadcast; fp32.
@@ -47,7 +47,7 @@ def sde_std_dev(sigma: Tensor, sigma_next: Tensor, noise_level: float) -> Tensor
 
 
 def gaussian_log_prob(sample: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    """Mean over all non-batch elements of log N(sample; mean, std²) (`flow_grpo.md` §3, lines 64-68 of FG).
+    """Mean over all non-batch elements of log N(sample; mean, std²) (as Flow-GRPO's `sde_step_with_logprob`).
 
     sample, mean: (B, ...); std broadcastable to them; returns (B,) fp32. The mean (not the sum) keeps
     ratios exp(lp_new - lp_old) near 1, which is why Flow-GRPO clip ranges are 1e-4..1e-6.
@@ -74,7 +74,7 @@ def sde_step(
     prev_sample: Tensor | None = None,
     generator: torch.Generator | list[torch.Generator] | None = None,
 ) -> SDEStep:
-    """One Flow-GRPO "sde" step from σ to σ' with its log-probability (`flow_grpo.md` §3; paper.md §5.3).
+    """One Flow-GRPO "sde" step from σ to σ' with its log-probability (Flow-GRPO, arXiv 2505.05470; the paper's SDE exploration).
 
     Euler–Maruyama discretisation of dx = [v + σ_t²/(2σ)·(x + (1-σ)·v)]dt + σ_t dw with dt = σ' - σ:
         μ  = x·(1 + std_dev_t²·dt/(2σ)) + v·(1 + std_dev_t²·(1-σ)/(2σ))·dt
@@ -118,9 +118,9 @@ def sde_step(
 
 
 def window_steps(num_steps: int, window_size: int, start: int) -> list[int]:
-    """The MixGRPO / Flow-GRPO-Fast window: `window_size` consecutive step indices from `start` (`flow_grpo.md` §10).
+    """The MixGRPO / Flow-GRPO-Fast window: `window_size` consecutive step indices from `start`.
 
-    The window must end before the last step: the final σ -> 0 step is never trained (`flow_grpo.md` §20.2).
+    The window must end before the last step: the final σ -> 0 step is never trained (its SDE std is 0).
     """
     if num_steps < 2:
         raise ValueError(f"num_steps must be >= 2 to hold a trainable window, got {num_steps}")
@@ -147,7 +147,7 @@ class WindowSchedule:
     - `random` (Flow-GRPO-Fast): the start is drawn uniformly from `min_start..last_start`, from a generator seeded
       with (seed, iteration), so any iteration can be replayed.
     `max_start=None` means the last legal start, num_steps - 1 - window_size (the window then reaches the step just
-    before the final sigma->0 step). Paper §5.4 names MixGRPO but not its movement; both published options are
+    before the final sigma->0 step). The paper names MixGRPO but not its movement; both published options are
     offered.
     """
 

@@ -22,7 +22,7 @@ _EXPORTS = {
     "GroupSummary": "rl3dedit.eval.results",
     "JudgeAnswer": "rl3dedit.eval.viescore",
     "JudgeAnswerError": "rl3dedit.eval.viescore",
-    "JudgeEndpoint": "rl3dedit.eval.viescore",
+    "JudgePrompts": "rl3dedit.eval.viescore",
     "METRICS": "rl3dedit.eval.results",
     "MetricModels": "rl3dedit.eval.scoring",
     "MetricSpec": "rl3dedit.eval.results",
@@ -41,6 +41,7 @@ _EXPORTS = {
     "clip_text_image_similarity": "rl3dedit.eval.clip",
     "export_eval_cameras": "rl3dedit.eval.runner",
     "judge_endpoint_from_env": "rl3dedit.eval.viescore",
+    "load_viescore_prompts": "rl3dedit.eval.viescore",
     "load_cases": "rl3dedit.eval.cases",
     "load_clip": "rl3dedit.eval.clip",
     "load_metric_models": "rl3dedit.eval.scoring",
@@ -53,5 +54,27 @@ _EXPORTS = {
     "view_judgement": "rl3dedit.eval.viescore",
 }
 
-__all__ = sorted(_EXPORTS)
+# The public API (20 names). Helpers and internals stay importable from the package but are not part of it.
+__all__ = [
+    "CaseResult",
+    "CaseSet",
+    "CaseViews",
+    "DATA_ROOT_ENV",
+    "EvalCameras",
+    "EvalCase",
+    "EvalConfig",
+    "EvalRun",
+    "GroupSummary",
+    "METRICS",
+    "MetricModels",
+    "SPLITS",
+    "VIEScoreJudge",
+    "aggregate",
+    "export_eval_cameras",
+    "load_cases",
+    "load_metric_models",
+    "resolve_eval_cameras",
+    "run_eval",
+    "score_case",
+]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

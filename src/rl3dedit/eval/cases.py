@@ -1,9 +1,9 @@
 """Evaluation cases: what to edit, how to describe it, and which novel cameras to score it from.
 
-A cases file is YAML data validated here (pydantic). Each case names a scene (a synthetic scene, an INRIA `.ply`
-with its cameras, or a capture folder), an instruction, the source and target captions CLIP-dir needs, the paper's
-split label (paper.md section 8: `in_distribution`, `unseen_instruction`, `new_scene`) and the evaluation cameras,
-which must be novel views: never one of the M views the editor saw (paper.md section 9).
+A cases file is YAML data validated here (pydantic). Each case names a scene (a `pipeline.source.SceneSource`: a
+synthetic scene, an INRIA `.ply` with its cameras, or a capture folder), an instruction, the source and target captions CLIP-dir needs, the paper's
+split label (the paper's test set: `in_distribution`, `unseen_instruction`, `new_scene`) and the evaluation cameras,
+which must be novel views: never one of the M views the editor saw (the paper's evaluation protocol, docs/references.md §1).
 
 Relative paths in `scene` resolve against the data root, chosen in this order: the `data_root` argument
 (`rl3dedit eval --data-root`), the environment variable `RL3DEDIT_DATA_ROOT`, the file's own `data_root` field
@@ -21,6 +21,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rl3dedit.files import read_yaml
+from rl3dedit.pipeline.source import SceneSource
 from rl3dedit.scene import Cameras
 
 logger = logging.getLogger(__name__)
@@ -32,35 +33,6 @@ SPLITS: tuple[str, ...] = ("in_distribution", "unseen_instruction", "new_scene")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SyntheticScene(_Strict):
-    """`rl3dedit.scene.make_synthetic_capture(num_views, size, seed)`: a small analytic scene for tests."""
-
-    kind: Literal["synthetic"]
-    num_views: int = Field(12, ge=2)
-    size: int = Field(64, ge=8)
-    seed: int = 0
-
-
-class PlyScene(_Strict):
-    """A trained INRIA-format 3DGS `.ply` and the cameras file it was trained with."""
-
-    kind: Literal["ply"]
-    ply: str
-    cameras: str
-    """INRIA cameras.json, nerfstudio transforms.json or a COLMAP model."""
-
-
-class CaptureScene(_Strict):
-    """A capture folder (nerfstudio or COLMAP). A base 3DGS is fitted once per scene unless `ply` is given."""
-
-    kind: Literal["capture"]
-    path: str
-    ply: str | None = None
-
-
-SceneSpec = Annotated[Union[SyntheticScene, PlyScene, CaptureScene], Field(discriminator="kind")]
 
 
 class IndexViews(_Strict):
@@ -97,19 +69,30 @@ EvalViewsSpec = Annotated[
 ]
 
 
+class OracleSpec(_Strict):
+    """A known 3D edit instead of the editor (`eval.oracle`): its renders of the M views are the edited views, and
+    every other camera of the scene has ground truth, so the refit is scored exactly."""
+
+    kind: Literal["recolour", "remove", "add", "global"]
+    region_fraction: float = Field(0.25, gt=0.0, le=1.0)
+    """Radius of the edited central sphere as a fraction of the scene extent (recolour, remove, add)."""
+
+
 class EvalCase(_Strict):
     """One (scene, instruction) pair of the benchmark."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=120)
     """Unique, file-name safe (it names the case's output folder)."""
     split: Split
-    scene: SceneSpec
+    scene: SceneSource
     instruction: str = Field(min_length=1)
     source_caption: str = Field(min_length=1)
     """Describes the unedited scene (CLIP-dir)."""
     target_caption: str = Field(min_length=1)
     """Describes the scene after the edit (CLIP-T and CLIP-dir)."""
     eval_views: EvalViewsSpec = HeldOutViews(kind="held_out")
+    oracle: OracleSpec | None = None
+    """Set: an oracle case (no editor; `oracle_*` metrics against the oracle's ground truth)."""
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,17 @@
 """CLIP text-image similarity (CLIP-T) and CLIP directional similarity (CLIP-dir) on rendered views.
 
-Definitions follow `field.md` section 8.1-8.2 (Instruct-NeRF2NeRF's metric script, InstructPix2Pix, StyleGAN-NADA);
-RL3DEdit reports CLIP-dir on novel-view renders (paper.md section 9). Embeddings come from transformers' `CLIPModel`
-(default backbone ViT-L/14, `openai/clip-vit-large-patch14`); images are preprocessed here in torch like OpenAI's
-CLIP transform (bicubic resize of the shorter side, centre crop, CLIP mean/std), since torchvision is not used.
+Definitions follow Instruct-NeRF2NeRF's metric script (https://github.com/ayaanzhaque/instruct-nerf2nerf,
+`metrics/clip_metrics.py`), InstructPix2Pix and StyleGAN-NADA; RL3DEdit reports CLIP-dir on novel-view renders. Embeddings come from transformers' `CLIPModel` (default backbone ViT-L/14,
+`openai/clip-vit-large-patch14`). Images are preprocessed here in torch (torchvision is not used), one of two ways
+(`eval.clip_preprocess`): `crop`, OpenAI CLIP's transform (bicubic resize of the shorter side, centre crop), or
+`squash`, IN2N's script (bicubic resize of the whole image to size x size, so wide views keep their sides).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -23,20 +25,31 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 _EPS = 1e-8
 
 
-def clip_preprocess(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Images (V, 3, H, W) in [0, 1] -> CLIP pixel values (V, 3, size, size).
+ClipPreprocess = Literal["squash", "crop"]
 
-    Resize so the shorter side is `size` (bicubic, antialiased, clamped back to [0, 1] as an 8-bit pipeline would),
-    centre-crop to `size` x `size`, normalise with `CLIP_MEAN` / `CLIP_STD`.
+
+def clip_preprocess(images: torch.Tensor, size: int, mode: ClipPreprocess = "crop") -> torch.Tensor:
+    """Images (V, 3, H, W) in [0, 1] -> CLIP pixel values (V, 3, size, size), normalised with `CLIP_MEAN`/`CLIP_STD`.
+
+    - `crop` (OpenAI CLIP): resize so the shorter side is `size` (bicubic, antialiased, clamped back to [0, 1] as an
+      8-bit pipeline would), centre-crop to `size` x `size`;
+    - `squash` (IN2N's metrics script): resize the whole image to `size` x `size` (bicubic, as that script calls
+      `F.interpolate`), changing its aspect ratio instead of dropping its sides.
     """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be (V, 3, H, W), got {tuple(images.shape)}")
-    _, _, height, width = images.shape
-    scale = size / min(height, width)
-    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
-    resized = F.interpolate(images.float(), size=(new_h, new_w), mode="bicubic", antialias=True, align_corners=False)
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    cropped = resized[:, :, top : top + size, left : left + size].clamp(0, 1)
+    if mode == "squash":
+        cropped = F.interpolate(images.float(), size=(size, size), mode="bicubic", align_corners=False)
+    elif mode == "crop":
+        _, _, height, width = images.shape
+        scale = size / min(height, width)
+        new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
+        resized = F.interpolate(images.float(), size=(new_h, new_w), mode="bicubic", antialias=True,
+                                align_corners=False)
+        top, left = (new_h - size) // 2, (new_w - size) // 2
+        cropped = resized[:, :, top : top + size, left : left + size].clamp(0, 1)
+    else:
+        raise ValueError(f"clip preprocess mode must be 'squash' or 'crop', got {mode!r}")
     mean = torch.tensor(CLIP_MEAN, device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD, device=images.device).view(1, 3, 1, 1)
     return (cropped - mean) / std
@@ -47,7 +60,7 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 
 
 def clip_text_image_similarity(image_embeds: torch.Tensor, text_embed: torch.Tensor) -> torch.Tensor:
-    """CLIP-T per view: cos(E_img(edited_v), E_txt(target caption)) (field.md 8.1).
+    """CLIP-T per view: cos(E_img(edited_v), E_txt(target caption)).
 
     Args:
         image_embeds: (V, D) image embeddings (any scale; normalised here).
@@ -67,7 +80,7 @@ def clip_directional_similarity(
     """CLIP-dir per view: cos(dI_v, dT) with dI_v = e(edited_v) - e(source_v), dT = e(target) - e(source caption).
 
     Every embedding e(.) is L2-normalised first (as Instruct-NeRF2NeRF's `clip_metrics.py` does), so the score
-    ignores each embedding's scale; swapping the two captions flips its sign (field.md 8.2, paper.md 9).
+    ignores each embedding's scale; swapping the two captions flips its sign.
 
     Args:
         source_image_embeds, edited_image_embeds: (V, D) embeddings of the same V novel views before and after.
@@ -86,7 +99,7 @@ def clip_directional_similarity(
 
 
 def clip_direction_consistency(source_image_embeds: torch.Tensor, edited_image_embeds: torch.Tensor) -> torch.Tensor:
-    """CLIP direction consistency along a view path (Instruct-NeRF2NeRF appendix, field.md 8.3), per step:
+    """CLIP direction consistency along a view path (Instruct-NeRF2NeRF appendix), per step:
     cos(e(edited_{v+1}) - e(edited_v), e(source_{v+1}) - e(source_v)) with L2-normalised embeddings e(.).
 
     Args:
@@ -123,12 +136,14 @@ class ClipScores:
 
 
 class ClipScorer:
-    """A CLIP model and tokenizer that embed views and captions (no gradients, float32)."""
+    """A CLIP model and tokenizer that embed views and captions (no gradients, float32); `preprocess` is how views
+    become CLIP's square input (`clip_preprocess`)."""
 
-    def __init__(self, model, tokenizer, *, name: str) -> None:
+    def __init__(self, model, tokenizer, *, name: str, preprocess: ClipPreprocess = "crop") -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
+        self.preprocess = preprocess
         self.image_size = int(model.config.vision_config.image_size)
         self.max_length = int(model.config.text_config.max_position_embeddings)
 
@@ -139,7 +154,7 @@ class ClipScorer:
     @torch.no_grad()
     def embed_images(self, images: torch.Tensor) -> torch.Tensor:
         """Images (V, 3, H, W) in [0, 1] -> L2-normalised embeddings (V, D)."""
-        pixels = clip_preprocess(images.to(self.device), self.image_size)
+        pixels = clip_preprocess(images.to(self.device), self.image_size, self.preprocess)
         out = self.model.get_image_features(pixel_values=pixels)
         features = out if isinstance(out, torch.Tensor) else out.pooler_output
         return _unit(features.float())
@@ -201,18 +216,27 @@ def build_tiny_clip(seed: int = 0) -> ClipScorer:
     return ClipScorer(model, tokenizer, name="tiny")
 
 
-def load_clip(name: str, device: torch.device | str = "cpu") -> ClipScorer:
-    """`tiny` (offline random CLIP) or a hub id / local folder of a transformers CLIP checkpoint.
+def load_clip(name: str, device: torch.device | str = "cpu", preprocess: ClipPreprocess = "crop") -> ClipScorer:
+    """`tiny` (offline random CLIP) or a hub id / local folder of a transformers CLIP checkpoint, preprocessing
+    views with `preprocess` (`eval.clip_preprocess`).
 
     Raises FileNotFoundError naming `eval.clip_model` when the weights cannot be loaded (e.g. offline, not cached).
     """
     if name == "tiny":
-        return _moved(build_tiny_clip(), device)
+        scorer = build_tiny_clip()
+        scorer.preprocess = preprocess
+        return _moved(scorer, device)
     from transformers import AutoTokenizer, CLIPModel
 
+    from rl3dedit.hub import looks_like_repo_id, resolve
+
+    local_only = False
+    if looks_like_repo_id(name):  # fail within the hub deadline with the true reason, not after minutes of retries
+        local_only = resolve(name, "config.json", what="CLIP model", hint="set eval.clip_model (--clip-model) to a "
+                             "local transformers CLIP folder, or to `tiny` for pipeline checks").local_only
     try:
-        model = CLIPModel.from_pretrained(name, torch_dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = CLIPModel.from_pretrained(name, torch_dtype=torch.float32, local_files_only=local_only)
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
     except (OSError, ValueError) as exc:
         raise FileNotFoundError(
             f"CLIP model {name!r} could not be loaded ({exc.__class__.__name__}: {exc}). Set eval.clip_model "
@@ -220,7 +244,7 @@ def load_clip(name: str, device: torch.device | str = "cpu") -> ClipScorer:
             "openai/clip-vit-large-patch14, or to `tiny` for pipeline checks; or drop `clip` from eval.metrics."
         ) from exc
     logger.info("CLIP metrics with %s", name)
-    return _moved(ClipScorer(model, tokenizer, name=name), device)
+    return _moved(ClipScorer(model, tokenizer, name=name, preprocess=preprocess), device)
 
 
 def _moved(scorer: ClipScorer, device: torch.device | str) -> ClipScorer:

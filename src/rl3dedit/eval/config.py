@@ -15,6 +15,9 @@ class EvalConfig(BaseModel):
 
     clip_model: str = "tiny"
     """`tiny` (offline random CLIP), or a hub id / local folder (openai/clip-vit-large-patch14)."""
+    clip_preprocess: Literal["squash", "crop"] = "crop"
+    """How views become CLIP's 224x224 input: `crop` = OpenAI CLIP's (resize the short side, centre-crop; drops the
+    sides of wide views); `squash` = IN2N's metrics script (resize the whole view to 224x224)."""
     metrics: list[MetricName] = Field(default_factory=lambda: list(ALL_METRICS))
     """Metric families to compute; leave one out to skip its model (e.g. drop `ph_loss`/`vggt` without VGGT weights)."""
     render_size: int | None = Field(None, ge=16)
@@ -25,6 +28,10 @@ class EvalConfig(BaseModel):
     """VIEScore judge model; the environment variable RL3DEDIT_JUDGE_MODEL overrides it (paper: GPT-4.1)."""
     judge_views: int = Field(3, ge=1)
     """Evaluation views per case shown to the judge (evenly spaced); VIEScore is averaged over them."""
+    judge_prompts: str | None = None
+    """None = our judge prompts; a folder = VIEScore's own prompt files from a copy of the public repository
+    (https://github.com/TIGER-AI-Lab/VIEScore: its `viescore/prompts_raw`, or a folder holding it), to reproduce
+    published VIEScore numbers."""
     judge_timeout_s: float = Field(60.0, gt=0)
     """HTTP timeout of one judge request."""
     judge_image_size: int = Field(512, ge=64)

@@ -1,6 +1,6 @@
 """Ph-Loss: RL3DEdit's photometric reprojection consistency of a set of views (lower is more consistent).
 
-Paper.md section 9 / field.md section 8.6: for each pair of adjacent views (A, B), warp A into B with a depth map
+The paper's metric (docs/references.md §6): for each pair of adjacent views (A, B), warp A into B with a depth map
 and the known cameras; keep pixels whose warped depth agrees with B's depth, |D_{A->B} - D_B| < tau; average the
 Monodepth2 per-pixel loss 0.85 (1 - SSIM) / 2 + 0.15 L1 over the kept pixels; average over the V - 1 adjacent
 pairs. The warp, mask and loss live in `rl3dedit.geometry.photometric_reprojection_loss`; this module chooses the

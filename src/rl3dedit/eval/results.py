@@ -41,6 +41,13 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("vggt_depth", "VGGT r_D", "higher", False, "mean VGGT depth confidence"),
     MetricSpec("vggt_point", "VGGT r_P", "higher", False, "mean VGGT point confidence"),
     MetricSpec("vggt_pose", "VGGT r_T", "higher", False, "relative-pose agreement with the known cameras"),
+    MetricSpec("oracle_novel_psnr", "oracle PSNR", "higher", False,
+               "oracle cases: PSNR (dB) vs the oracle's ground truth on every camera not edited"),
+    MetricSpec("oracle_novel_ssim", "oracle SSIM", "higher", False, "oracle cases: SSIM on the same cameras"),
+    MetricSpec("oracle_train_psnr", "oracle train PSNR", "higher", False,
+               "oracle cases: PSNR (dB) of the refit on the M edited views"),
+    MetricSpec("oracle_preservation_psnr", "oracle preservation", "higher", False,
+               "oracle cases: PSNR (dB) vs the source render outside the edit's screen mask, unedited cameras"),
 )
 METRIC_KEYS: tuple[str, ...] = tuple(spec.key for spec in METRICS)
 

@@ -6,7 +6,7 @@ Output folder layout:
     cases/<id>/result.json           one per finished case (what `resume` skips); errors keep their traceback
     cases/<id>/edit/                 our edit run (`pipeline.run_edit` outputs), when we edit
     cases/<id>/eval_views/           novel-view renders, source_XX.png and edited_XX.png
-    cases/<id>/eval_cameras.json     the evaluation cameras (so another method can render the same views)
+    cases/<id>/eval_cameras.json     the evaluation cameras, INRIA cameras.json (so another method can render them)
     scenes/<scene>/base.ply          base 3DGS fitted once per capture
     results.json, table.md, report.html
 
@@ -22,22 +22,25 @@ import logging
 import shutil
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
+from rl3dedit.chat import Transport
 from rl3dedit.config import resolve_device
 from rl3dedit.eval.cases import SPLITS, CaseSet, EvalCameras, EvalCase, resolve_eval_cameras
 from rl3dedit.eval.report import render_report, turntable_strip
-from rl3dedit.eval.results import METRICS, CaseResult, GroupSummary, aggregate
-from rl3dedit.eval.scenes import CaseScene, load_case_scene
+from rl3dedit.eval.results import METRICS, CaseResult, GroupSummary, MetricValue, aggregate
+from rl3dedit.eval.scenes import load_case_scene
 from rl3dedit.eval.scoring import CaseViews, MetricModels, load_metric_models, score_case
 from rl3dedit.eval.table import render_table
-from rl3dedit.eval.viescore import Transport
 from rl3dedit.files import write_json, write_text
+from rl3dedit.pipeline.source import LoadedScene
+from rl3dedit.pipeline.view_set import plan_view_set, render_size
+from rl3dedit.progress import Progress
 from rl3dedit.provenance import provenance
 from rl3dedit.scene import Cameras, GaussianScene
 
@@ -47,8 +50,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EVAL_MARKER = ".rl3dedit-eval"
-CaseProgress = Callable[[str, int, int], None]
-"""progress(case_id, case_index, num_cases), called as each case starts."""
 
 
 @dataclass
@@ -72,12 +73,6 @@ class EvalRun:
     resumed: list[str]
 
 
-def render_size(cameras: Cameras, longer_side: int) -> tuple[int, int]:
-    """(width, height) with the longer side `longer_side` px, aspect kept, both even."""
-    scale = longer_side / max(cameras.width, cameras.height)
-    return max(2, round(cameras.width * scale / 2) * 2), max(2, round(cameras.height * scale / 2) * 2)
-
-
 def _prepare_out_dir(out_dir: Path, *, resume: bool) -> None:
     if out_dir.exists() and any(out_dir.iterdir()):
         if not (out_dir / EVAL_MARKER).exists():
@@ -90,25 +85,23 @@ def _prepare_out_dir(out_dir: Path, *, resume: bool) -> None:
     (out_dir / EVAL_MARKER).write_text("written by rl3dedit eval\n")
 
 
-def _render(scene: GaussianScene, cameras: Cameras, background, *, depth: bool):
+def _render(scene: GaussianScene, cameras: Cameras, render_config, *, depth: bool):
     from rl3dedit.render import render
 
     with torch.no_grad():
-        out = render(scene, cameras, mode="RGB+ED" if depth else "RGB", background=tuple(background))
+        out = render(scene, cameras, mode="RGB+ED" if depth else "RGB", background=tuple(render_config.background),
+                     backend=render_config.backend, chunk_size=render_config.chunk_size)
     return out.rgb.clamp(0, 1), (out.depth if depth else None)
 
 
 def _write_cameras(cameras: EvalCameras, path: Path) -> None:
-    cams = cameras.cameras
-    data = {
-        "convention": "viewmats: world-to-camera 4x4, OpenCV axes (x right, y down, z forward); Ks: pixel intrinsics",
-        "source": cameras.source, "indices": cameras.indices, "width": cams.width, "height": cams.height,
-        "viewmats": cams.viewmats.cpu().tolist(), "Ks": cams.Ks.cpu().tolist(),
-    }
-    write_json(path, data)
+    """INRIA cameras.json (`scene.write_cameras_json`); `id` is the scene camera index, or the frame of a path."""
+    from rl3dedit.scene import write_cameras_json
+
+    write_cameras_json(cameras.cameras.to("cpu"), path, ids=cameras.indices)
 
 
-def _load_method_views(method_dir: Path, cameras: Cameras, background) -> torch.Tensor:
+def _load_method_views(method_dir: Path, cameras: Cameras, render_config) -> torch.Tensor:
     """Another method's renders of the E evaluation cameras, (E, 3, H, W) at the cameras' size."""
     from rl3dedit.views import load_views
 
@@ -128,7 +121,7 @@ def _load_method_views(method_dir: Path, cameras: Cameras, background) -> torch.
     if ply.is_file():
         from rl3dedit.scene import read_ply
 
-        return _render(read_ply(ply).to(cameras.device), cameras, background, depth=False)[0]
+        return _render(read_ply(ply).to(cameras.device), cameras, render_config, depth=False)[0]
     raise FileNotFoundError(f"{method_dir}: expected eval_views/ (renders of the evaluation cameras) or edited.ply")
 
 
@@ -152,15 +145,16 @@ class _Edited:
     edited_indices: list[int]
     extra_files: dict[str, Path]
     edit_metrics: dict
+    oracle_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def _sized(cameras: EvalCameras, config: RunConfig, device: torch.device) -> EvalCameras:
     """The evaluation cameras at the render size (`eval.render_size`, else `views.view_size`; aspect kept)."""
-    size = render_size(cameras.cameras, config.eval.render_size or config.views.view_size)
+    size = render_size(cameras.cameras, config.eval.render_size or config.views.view_size, align=2)
     return EvalCameras(cameras.cameras.rescaled(*size).to(device), cameras.indices, cameras.source)
 
 
-def _edit_ours(case, case_scene: CaseScene, config: RunConfig, case_dir: Path, edit_fn) -> _Edited:
+def _edit_ours(case, case_scene: LoadedScene, config: RunConfig, case_dir: Path, edit_fn) -> _Edited:
     report = edit_fn(
         config, instruction=case.instruction, out_dir=case_dir / "edit", scene=case_scene.scene,
         cameras=case_scene.cameras, turntable_frames=config.eval.turntable_frames, overwrite=True,
@@ -168,30 +162,45 @@ def _edit_ours(case, case_scene: CaseScene, config: RunConfig, case_dir: Path, e
     cameras = _sized(resolve_eval_cameras(
         case, case_scene.cameras, edited_indices=report.view_indices, render_path=case_scene.render_path
     ), config, case_scene.cameras.device)
-    views, _ = _render(report.edited_scene, cameras.cameras, config.render.background, depth=False)
+    views, _ = _render(report.edited_scene, cameras.cameras, config.render, depth=False)
     run_dir = Path(report.out_dir)
     files = {"before_after": run_dir / "before_after.png", "turntable": run_dir / "turntable.mp4"}
     consistency = report.metrics.get("consistency", {}) if isinstance(report.metrics, dict) else {}
     return _Edited(cameras, views, dict(report.timings), list(report.view_indices), files, {"consistency": consistency})
 
 
-def _planned_cameras(case: EvalCase, case_scene: CaseScene, config: RunConfig) -> tuple[EvalCameras, list[int]]:
-    """Evaluation cameras decided before any edit: held-out views exclude the views our editor would pick."""
-    from rl3dedit.views import select_views
+def _edit_oracle(case: EvalCase, case_scene: LoadedScene, config: RunConfig) -> _Edited:
+    """An oracle case: the known edit's renders of the M views are refitted (`eval.oracle.run_oracle_case`)."""
+    from rl3dedit.eval.oracle import run_oracle_case
 
-    edited_indices = [int(i) for i in select_views(case_scene.cameras, config.views.num_views)]
+    outcome = run_oracle_case(case.oracle.kind, case_scene.scene, case_scene.cameras, config,
+                              region_fraction=case.oracle.region_fraction)
+    cameras = _sized(resolve_eval_cameras(
+        case, case_scene.cameras, edited_indices=outcome.view_indices, render_path=case_scene.render_path
+    ), config, case_scene.cameras.device)
+    views, _ = _render(outcome.edited_scene.to(cameras.cameras.device), cameras.cameras, config.render, depth=False)
+    scores = outcome.metrics
+    oracle = {f"oracle_{key}": scores[key] for key in ("novel_psnr", "novel_ssim", "train_psnr", "preservation_psnr")}
+    return _Edited(cameras, views, {"refit": scores["refit_seconds"]}, outcome.view_indices, {},
+                   {"oracle": {"kind": case.oracle.kind, **scores}}, oracle)
+
+
+def _planned_cameras(case: EvalCase, case_scene: LoadedScene, config: RunConfig) -> tuple[EvalCameras, list[int]]:
+    """Evaluation cameras decided before any edit: held-out views exclude the views the edit job picks (the same
+    `pipeline.plan_view_set`)."""
+    edited_indices = plan_view_set(case_scene.cameras, config.views).indices
     cameras = resolve_eval_cameras(
         case, case_scene.cameras, edited_indices=edited_indices, render_path=case_scene.render_path
     )
     return _sized(cameras, config, case_scene.cameras.device), edited_indices
 
 
-def _edit_other(case, case_scene: CaseScene, config: RunConfig, case_dir: Path, method_outputs: Path) -> _Edited:
+def _edit_other(case, case_scene: LoadedScene, config: RunConfig, case_dir: Path, method_outputs: Path) -> _Edited:
     method_dir = method_outputs / case.id
     if not method_dir.is_dir():
         raise FileNotFoundError(f"case {case.id!r}: no method outputs folder {method_dir}")
     cameras, edited_indices = _planned_cameras(case, case_scene, config)
-    views = _load_method_views(method_dir, cameras.cameras, config.render.background)
+    views = _load_method_views(method_dir, cameras.cameras, config.render)
     files = {"turntable": method_dir / "turntable.mp4"}
     if (method_dir / "edited_views").is_dir():
         from rl3dedit.views import load_views, make_comparison_sheet, save_image
@@ -235,12 +244,14 @@ def _evaluate_case(
     case_dir = out_dir / "cases" / case.id
     case_dir.mkdir(parents=True, exist_ok=True)
     case_scene = load_case_scene(case, cases, config, cache_dir=out_dir / "scenes", device=device)
-    if method_outputs is None:
+    if case.oracle is not None:
+        edited = _edit_oracle(case, case_scene, config)
+    elif method_outputs is None:
         edited = _edit_ours(case, case_scene, config, case_dir, edit_fn)
     else:
         edited = _edit_other(case, case_scene, config, case_dir, method_outputs)
     cameras = edited.eval_cameras.cameras
-    source_views, source_depth = _render(case_scene.scene, cameras, config.render.background, depth=True)
+    source_views, source_depth = _render(case_scene.scene, cameras, config.render, depth=True)
     _save_views(case_dir, source_views, edited.views)
     _write_cameras(edited.eval_cameras, case_dir / "eval_cameras.json")
     files = _report_files(case_dir, out_dir, edited.extra_files)
@@ -253,7 +264,8 @@ def _evaluate_case(
         "render_size": [edited.eval_cameras.cameras.width, edited.eval_cameras.cameras.height],
         **edited.edit_metrics, **scores.details,
     }
-    return CaseResult(case.id, case.split, case.instruction, "ok", scores.metrics, details, files)
+    oracle = {key: MetricValue(value) for key, value in edited.oracle_metrics.items()}
+    return CaseResult(case.id, case.split, case.instruction, "ok", {**scores.metrics, **oracle}, details, files)
 
 
 def _failed(case: EvalCase, exc: BaseException) -> CaseResult:
@@ -287,7 +299,7 @@ def run_eval(
     edit_fn: Callable | None = None,
     judge_transport: Transport | None = None,
     env: Mapping[str, str] | None = None,
-    progress: CaseProgress | None = None,
+    progress: Progress | None = None,
 ) -> EvalRun:
     """Evaluate every case of `cases` and write the evaluation folder `out_dir` (layout in the module docstring).
 
@@ -312,7 +324,7 @@ def run_eval(
 
     _prepare_out_dir(out_dir, resume=resume)
     dump_config(config, out_dir / "config.yaml")
-    shutil.copyfile(cases.path, out_dir / "cases.yaml")
+    write_text(out_dir / "cases.yaml", cases.path.read_text())
     method = method_name or (method_outputs.name if method_outputs is not None else f"RL3DEdit ({config.name} preset)")
     results, resumed = [], []
     for index, case in enumerate(cases.cases):
@@ -334,7 +346,7 @@ def run_eval(
         result_path.parent.mkdir(parents=True, exist_ok=True)
         write_json(result_path, result.to_json())
         results.append(result)
-    judge_model = models.judge.endpoint.model if models.judge is not None else None
+    judge_model = models.judge.client.model if models.judge is not None else None
     groups = aggregate(results, SPLITS)
     _write_outputs(out_dir, cases, config, results, groups, method=method, judge_model=judge_model)
     return EvalRun(out_dir, results, groups, method, judge_model, resumed)
@@ -347,6 +359,7 @@ def export_eval_cameras(config: RunConfig, cases: CaseSet, out_dir: Path) -> lis
     cameras exclude the M views `views.select_views` picks for our editor, exactly as in a scored run.
     """
     out_dir = Path(out_dir).expanduser().resolve()
+    _prepare_out_dir(out_dir, resume=True)  # a folder rl3dedit eval did not write is refused, as for a scored run
     device = resolve_device(config.device)
     written = []
     for case in cases.cases:

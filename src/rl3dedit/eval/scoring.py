@@ -15,17 +15,18 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from rl3dedit.chat import ChatClient, Transport, urllib_transport
 from rl3dedit.eval.cases import EvalCase
 from rl3dedit.eval.clip import ClipScorer, load_clip
 from rl3dedit.eval.config import ALL_METRICS
 from rl3dedit.eval.photometric import PhLoss, ph_loss_rendered_depth, ph_loss_vggt
 from rl3dedit.eval.results import MetricValue
 from rl3dedit.eval.viescore import (
-    Transport,
+    DEFAULT_PROMPTS,
     VIEScoreJudge,
     judge_endpoint_from_env,
     judged_view_indices,
-    urllib_transport,
+    load_viescore_prompts,
 )
 from rl3dedit.scene import Cameras
 
@@ -76,7 +77,7 @@ def load_metric_models(
     """Load the models the enabled metrics need. Missing CLIP or VGGT weights raise with the setting to change."""
     enabled = set(config.eval.metrics)
     off = {name: "switched off in eval.metrics" for name in ALL_METRICS if name not in enabled}
-    clip = load_clip(config.eval.clip_model, device) if "clip" in enabled else None
+    clip = load_clip(config.eval.clip_model, device, config.eval.clip_preprocess) if "clip" in enabled else None
     vggt = consistency = None
     if enabled & {"ph_loss", "vggt"}:
         from rl3dedit.geometry.vggt import load_verifier
@@ -89,20 +90,22 @@ def load_metric_models(
                 "(--verifier-model) to local VGGT weights, or drop `ph_loss` and `vggt` from eval.metrics."
             ) from exc
         if "vggt" in enabled:
-            from rl3dedit.rewards import ConsistencyReward
+            from rl3dedit.rewards import build_reward
 
-            consistency = ConsistencyReward(vggt, image_size=config.verifier.image_size)
+            # the same builder as training: rewards.confidence_transform and verifier.* are honoured
+            consistency = build_reward("consistency", config, device=device, vggt=vggt)
     judge = None
     if "viescore" in enabled:
         endpoint = judge_endpoint_from_env(config.eval.judge_model, env)
+        prompts = load_viescore_prompts(config.eval.judge_prompts) if config.eval.judge_prompts else DEFAULT_PROMPTS
         if endpoint is None:
-            off["viescore"] = "no judge endpoint: set OPENAI_API_KEY (and OPENAI_BASE_URL for other servers)"
+            off["viescore"] = ("no judge endpoint: set OPENAI_API_KEY, or OPENAI_BASE_URL for a local server "
+                               "(rl3dedit.chat)")
         else:
-            judge = VIEScoreJudge(
-                endpoint, timeout_s=config.eval.judge_timeout_s, image_size=config.eval.judge_image_size,
-                transport=judge_transport or urllib_transport,
-            )
-            logger.info("VIEScore judge: %s at %s", endpoint.model, endpoint.base_url)
+            client = ChatClient(endpoint, timeout_s=config.eval.judge_timeout_s,
+                                transport=judge_transport or urllib_transport)
+            judge = VIEScoreJudge(client, image_size=config.eval.judge_image_size, prompts=prompts)
+            logger.info("VIEScore judge: %s at %s, prompts %s", endpoint.model, endpoint.base_url, prompts.source)
     return MetricModels(clip=clip, vggt=vggt, consistency=consistency, judge=judge, off=off)
 
 
@@ -141,7 +144,7 @@ def _score_clip(case: EvalCase, views: CaseViews, clip: ClipScorer) -> CaseScore
         ),
     }
     details = {
-        "clip_model": clip.name, "clip_t_per_view": scores.clip_t.tolist(),
+        "clip_model": clip.name, "clip_preprocess": clip.preprocess, "clip_t_per_view": scores.clip_t.tolist(),
         "clip_dir_per_view": scores.clip_dir.tolist(), "clip_t_source_mean": float(scores.clip_t_source.mean()),
     }
     return CaseScores(metrics, details)
@@ -195,7 +198,8 @@ def _score_viescore(case: EvalCase, views: CaseViews, judge: VIEScoreJudge, coun
             "viescore_pq": MetricValue(result.pq),
         }
     details = {
-        "judge_model": result.judge_model, "judged_views": result.view_indices, "errors": result.errors,
+        "judge_model": result.judge_model, "judge_prompts": judge.prompts.source, "judged_views": result.view_indices,
+        "errors": result.errors,
         "views": [vars(view) for view in result.views],
     }
     return CaseScores(metrics, {"viescore": details})

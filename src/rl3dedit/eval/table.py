@@ -1,6 +1,6 @@
 """`table.md`: the aggregate results in the layout of the paper's Table 1, then per split (Table S4) and extras.
 
-Table 1 (paper.md section 10.1) has one row per method and the columns VIEScore, CLIP-dir, Ph-Loss and average
+Table 1 of the paper has one row per method and the columns VIEScore, CLIP-dir, Ph-Loss and average
 time; our extra metrics follow in a second table. A value computed on fewer cases than the group has carries
 `(n=k)`; a metric computed on no case shows `n/c` with the reasons listed under the table.
 """

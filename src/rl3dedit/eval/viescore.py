@@ -1,4 +1,5 @@
-"""VIEScore for text-guided editing with a vision-language judge (Ku et al., ACL 2024; field.md section 8.4).
+"""VIEScore for text-guided editing with a vision-language judge (Ku et al., ACL 2024,
+https://github.com/TIGER-AI-Lab/VIEScore).
 
 Per judged view the judge answers twice on a 0-10 scale:
 - semantic consistency, shown the source and the edited image and the instruction: [instruction following,
@@ -6,12 +7,13 @@ Per judged view the judge answers twice on a 0-10 scale:
 - perceptual quality, shown the edited image only: [naturalness, absence of artifacts]; PQ = min of the two;
 - overall O = sqrt(SC * PQ).
 A case's SC, PQ and O are the means over its judged views (O averaged per view, not recomputed from the means).
-RL3DEdit judges with GPT-4.1 (paper.md section 9).
+RL3DEdit judges with GPT-4.1.
 
-The judge is any OpenAI-compatible chat-completions endpoint: `OPENAI_BASE_URL` (default https://api.openai.com/v1),
-`OPENAI_API_KEY`, model `RL3DEDIT_JUDGE_MODEL` (default `eval.judge_model`, gpt-4.1). With neither variable set the
-metric is *not computed* (a reason, never a number). Requests go through a `Transport` (urllib by default) so tests
-replay recorded answers without network.
+Prompts: our own wording by default (`DEFAULT_PROMPTS`); `eval.judge_prompts: DIR` reads VIEScore's own prompt files
+from a copy of the public repository (`load_viescore_prompts`), which published VIEScore numbers were computed with.
+The judge is any OpenAI-compatible endpoint reached through `rl3dedit.chat` (environment rule there; model
+`RL3DEDIT_JUDGE_MODEL`, default `eval.judge_model`). Without an endpoint the metric is *not computed* (a reason,
+never a number).
 """
 
 from __future__ import annotations
@@ -21,71 +23,98 @@ import io
 import json
 import logging
 import math
-import os
 import re
-import time
 import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from statistics import fmean
 
 import torch
 import torch.nn.functional as F
 
+from rl3dedit.chat import ChatClient, ChatEndpoint, ChatReplyError, endpoint_from_env
+
 logger = logging.getLogger(__name__)
 
-Transport = Callable[[str, dict[str, str], bytes, float], bytes]
-"""transport(url, headers, body, timeout_s) -> response body; raises on HTTP or network errors."""
+INSTRUCTION = "<instruction>"
+"""The placeholder of the instruction in SC templates (VIEScore's own)."""
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
-SC_PROMPT = """You judge an AI image edit. The first image is the original, the second is the edited result.
-Editing instruction: "{instruction}"
+@dataclass(frozen=True)
+class JudgePrompts:
+    """The two judge prompt texts; `sc` holds the `<instruction>` placeholder. `source` says where they came from."""
+
+    sc: str
+    pq: str
+    source: str = "rl3dedit"
+
+    def sc_prompt(self, instruction: str) -> str:
+        return self.sc.replace(INSTRUCTION, instruction)
+
+
+DEFAULT_PROMPTS = JudgePrompts(
+    sc="""You judge an AI image edit. The first image is the original, the second is the edited result.
+Editing instruction: <instruction>
 
 Give two integer scores from 0 to 10:
 1. Instruction following: 0 = the edit does not do what the instruction asks, 10 = it does it completely.
 2. Over-editing: 0 = the edited image changes far more than the instruction asks (a different scene or subject),
    10 = everything the instruction does not mention is kept as it was.
-Answer with JSON only: {{"reasoning": "<one or two sentences>", "score": [<instruction following>, <over-editing>]}}"""
-
-PQ_PROMPT = """You judge the visual quality of an AI-generated image (a render of an edited 3D scene).
+Answer with JSON only: {"reasoning": "<one or two sentences>", "score": [<instruction following>, <over-editing>]}""",
+    pq="""You judge the visual quality of an AI-generated image.
 
 Give two integer scores from 0 to 10:
 1. Naturalness: 0 = the image looks implausible or unnatural (wrong lighting, shapes or proportions),
    10 = it looks fully natural.
 2. Artifacts: 0 = heavy blur, ghosting, distortion, noise or broken regions, 10 = no visible artifacts.
-Answer with JSON only: {{"reasoning": "<one or two sentences>", "score": [<naturalness>, <artifacts>]}}"""
+Answer with JSON only: {"reasoning": "<one or two sentences>", "score": [<naturalness>, <artifacts>]}""",
+)
+"""Our own wording of VIEScore's text-guided-editing ("tie") rules; scores are not comparable with published ones."""
+
+VIESCORE_FILES = {
+    "context": "context_no_delimit.txt",
+    "edit_rule": "prompts_0shot/two_image_edit_rule.txt",
+    "sc_rule": "prompts_0shot/tie_rule_SC.txt",
+    "pq_rule": "prompts_0shot/rule_PQ.txt",
+}
+"""VIEScore's 0-shot editing prompt files, relative to its `viescore/prompts_raw/` folder."""
+
+
+def load_viescore_prompts(folder: str | Path) -> JudgePrompts:
+    """The judge prompts of a copy of the VIEScore repository, assembled as VIEScore's `tie` task does.
+
+    `folder` is the repository's `viescore/prompts_raw` folder, or a folder holding `prompts_raw/` (`viescore/`) or
+    `viescore/prompts_raw/` (the repository root). SC = context + two-image edit rule + tie SC rule, PQ = context +
+    PQ rule, joined by newlines; the SC text keeps VIEScore's `<instruction>` placeholder.
+    """
+    folder = Path(folder)
+    candidates = [folder, folder / "prompts_raw", folder / "viescore" / "prompts_raw"]
+    root = next((c for c in candidates if (c / VIESCORE_FILES["context"]).is_file()), None)
+    if root is None:
+        raise FileNotFoundError(
+            f"eval.judge_prompts={folder}: no {VIESCORE_FILES['context']} in it, in prompts_raw/ or in "
+            "viescore/prompts_raw/; point it at the prompts_raw folder of a copy of "
+            "https://github.com/TIGER-AI-Lab/VIEScore")
+    texts = {}
+    for key, name in VIESCORE_FILES.items():
+        path = root / name
+        if not path.is_file():
+            raise FileNotFoundError(f"eval.judge_prompts: {path} is missing (VIEScore's layout has it)")
+        texts[key] = path.read_text(encoding="utf-8")
+    sc = "\n".join([texts["context"], texts["edit_rule"], texts["sc_rule"]])
+    if INSTRUCTION not in sc:
+        raise ValueError(f"eval.judge_prompts: {root / VIESCORE_FILES['sc_rule']} has no {INSTRUCTION} placeholder")
+    return JudgePrompts(sc=sc, pq="\n".join([texts["context"], texts["pq_rule"]]), source=str(root))
+
+
+def judge_endpoint_from_env(default_model: str, env: Mapping[str, str] | None = None) -> ChatEndpoint | None:
+    """The judge's endpoint (`rl3dedit.chat` rule; `RL3DEDIT_JUDGE_MODEL` overrides the model), or None."""
+    return endpoint_from_env(default_model, model_var="RL3DEDIT_JUDGE_MODEL", env=env)
 
 
 class JudgeAnswerError(ValueError):
     """The judge's reply holds no usable pair of 0-10 scores."""
-
-
-@dataclass(frozen=True)
-class JudgeEndpoint:
-    """Where the judge lives. `api_key` is never printed or written to results."""
-
-    base_url: str
-    model: str
-    api_key: str | None = field(default=None, repr=False)
-
-
-def judge_endpoint_from_env(default_model: str, env: Mapping[str, str] | None = None) -> JudgeEndpoint | None:
-    """The endpoint from `OPENAI_BASE_URL` / `OPENAI_API_KEY` / `RL3DEDIT_JUDGE_MODEL`, or None when unset."""
-    env = os.environ if env is None else env
-    base_url, api_key = env.get("OPENAI_BASE_URL", "").strip(), env.get("OPENAI_API_KEY", "").strip()
-    if not base_url and not api_key:
-        return None
-    model = env.get("RL3DEDIT_JUDGE_MODEL", "").strip() or default_model
-    return JudgeEndpoint(base_url=(base_url or DEFAULT_BASE_URL).rstrip("/"), model=model, api_key=api_key or None)
-
-
-def urllib_transport(url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> bytes:
-    """POST `body` to `url` with the standard library (no extra dependency)."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        return response.read()
 
 
 @dataclass
@@ -140,20 +169,6 @@ def parse_judge_answer(text: str) -> JudgeAnswer:
     if not isinstance(raw_scores, (list, tuple)) or len(raw_scores) != 2:
         raise JudgeAnswerError(f"expected a `score` list of two numbers, found {raw_scores!r} in {text[:200]!r}")
     return JudgeAnswer(scores=(_as_score(raw_scores[0]), _as_score(raw_scores[1])), reasoning=reasoning.strip())
-
-
-def _message_text(response: bytes) -> str:
-    """The assistant text of a chat-completions response body."""
-    try:
-        data = json.loads(response)
-        content = data["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise JudgeAnswerError(f"not a chat-completions response: {response[:200]!r}") from exc
-    if isinstance(content, list):
-        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    if not isinstance(content, str):
-        raise JudgeAnswerError(f"unexpected message content {content!r}")
-    return content
 
 
 def image_data_url(image: torch.Tensor, max_side: int) -> str:
@@ -216,47 +231,34 @@ class VIEScoreResult:
 
 
 class VIEScoreJudge:
-    """Asks one OpenAI-compatible endpoint for VIEScore judgements (two requests per view)."""
+    """Asks one OpenAI-compatible endpoint for VIEScore judgements (two requests per view).
 
-    def __init__(
-        self, endpoint: JudgeEndpoint, *, timeout_s: float = 60.0, image_size: int = 512,
-        transport: Transport = urllib_transport, retries: int = 2,
-    ) -> None:
-        self.endpoint = endpoint
-        self.timeout_s = timeout_s
+    A reply without a usable pair of scores is asked again, up to `client.retries` times.
+    """
+
+    def __init__(self, client: ChatClient, *, image_size: int = 512, prompts: JudgePrompts = DEFAULT_PROMPTS) -> None:
+        self.client = client
         self.image_size = image_size
-        self.transport = transport
-        self.retries = retries
+        self.prompts = prompts
 
     def _ask(self, prompt: str, images: list[torch.Tensor]) -> JudgeAnswer:
         content = [{"type": "text", "text": prompt}] + [
             {"type": "image_url", "image_url": {"url": image_data_url(image, self.image_size)}} for image in images
         ]
-        body = json.dumps(
-            {"model": self.endpoint.model, "temperature": 0, "messages": [{"role": "user", "content": content}]}
-        ).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.endpoint.api_key:
-            headers["Authorization"] = f"Bearer {self.endpoint.api_key}"
-        url = f"{self.endpoint.base_url}/chat/completions"
-        for attempt in range(self.retries + 1):
+        messages = [{"role": "user", "content": content}]
+        for attempt in range(self.client.retries + 1):
             try:
-                return parse_judge_answer(_message_text(self.transport(url, headers, body, self.timeout_s)))
-            except urllib.error.HTTPError as exc:
-                # Rate limits and server errors are worth a retry; a 4xx request error is not.
-                if exc.code not in (429, 500, 502, 503, 504) or attempt == self.retries:
-                    raise
-            except (urllib.error.URLError, TimeoutError, JudgeAnswerError) as exc:
-                if attempt == self.retries:
-                    raise
-                logger.info("judge request failed (%s); retrying", exc)
-            time.sleep(min(2.0**attempt, 8.0))
+                return parse_judge_answer(self.client.complete(messages, temperature=0))
+            except (JudgeAnswerError, ChatReplyError) as exc:
+                if attempt == self.client.retries:
+                    raise JudgeAnswerError(str(exc)) from exc
+                logger.info("judge reply unusable (%s); asking again", exc)
         raise AssertionError("unreachable")
 
     def judge_view(self, source: torch.Tensor, edited: torch.Tensor, instruction: str) -> ViewJudgement:
         """VIEScore of one view: `source`, `edited` (3, H, W) in [0, 1]."""
-        sc = self._ask(SC_PROMPT.format(instruction=instruction.replace('"', "'")), [source, edited])
-        pq = self._ask(PQ_PROMPT, [edited])
+        sc = self._ask(self.prompts.sc_prompt(instruction), [source, edited])
+        pq = self._ask(self.prompts.pq, [edited])
         return view_judgement(sc, pq)
 
     def judge(
@@ -271,7 +273,7 @@ class VIEScoreJudge:
             except (OSError, JudgeAnswerError, urllib.error.URLError) as exc:
                 errors.append(f"view {index}: {exc.__class__.__name__}: {exc}")
                 logger.warning("VIEScore view %d failed: %s", index, exc)
-        model = self.endpoint.model
+        model = self.client.model
         if not views:
             reason = "every judge request failed: " + "; ".join(errors)
             return VIEScoreResult(None, None, None, [], [], model, reason, errors)

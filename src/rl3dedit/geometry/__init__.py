@@ -1,54 +1,46 @@
 """Multi-view geometry: camera math (relative poses and their errors), depth warping and Ph-Loss, and VGGT."""
 
-from rl3dedit.geometry import vggt
-from rl3dedit.geometry.camera import (
-    RelativePoseError,
-    axis_angle_to_matrix,
-    camera_translation_scale,
-    invert_pose,
-    matrix_to_quaternion,
-    quaternion_to_matrix,
-    relative_pose_error,
-    relative_poses,
-    rotation_angle_deg,
-    to_homogeneous,
-    translation_directions,
-)
+from rl3dedit.geometry.camera import RelativePoseError, camera_translation_scale, relative_pose_error, relative_poses
 from rl3dedit.geometry.config import VerifierConfig
-from rl3dedit.geometry.vggt import *  # noqa: F403  (exactly the VGGT package's public names)
+from rl3dedit.geometry.vggt import (
+    VGGT,
+    VGGTOutput,
+    build_tiny_vggt,
+    extrinsic_to_viewmats,
+    load_verifier,
+    load_vggt,
+    pose_encoding_to_extri_intri,
+    preprocess_images,
+    unproject_depth_map_to_point_map,
+)
 from rl3dedit.geometry.warp import (
-    DEFAULT_DEPTH_REL_THRESHOLD,
     PhotometricResult,
     ViewWarp,
-    photometric_error,
     photometric_reprojection_loss,
-    pixel_grid,
-    ssim_dissimilarity,
     unproject_depth,
     warp_view,
 )
 
+# The public API (19 names); helpers stay importable from their modules (`geometry.camera`, `geometry.warp`,
+# `geometry.vggt`).
 __all__ = [
-    "DEFAULT_DEPTH_REL_THRESHOLD",
-    "PhotometricResult",
-    "RelativePoseError",
     "VerifierConfig",
-    "ViewWarp",
-    "axis_angle_to_matrix",
-    "camera_translation_scale",
-    "invert_pose",
-    "matrix_to_quaternion",
-    "photometric_error",
-    "photometric_reprojection_loss",
-    "pixel_grid",
-    "quaternion_to_matrix",
-    "relative_pose_error",
+    "RelativePoseError",
     "relative_poses",
-    "rotation_angle_deg",
-    "ssim_dissimilarity",
-    "to_homogeneous",
-    "translation_directions",
-    "unproject_depth",
+    "relative_pose_error",
+    "camera_translation_scale",
+    "photometric_reprojection_loss",
+    "PhotometricResult",
     "warp_view",
-    *vggt.__all__,
+    "ViewWarp",
+    "unproject_depth",
+    "VGGT",
+    "VGGTOutput",
+    "load_verifier",
+    "load_vggt",
+    "build_tiny_vggt",
+    "preprocess_images",
+    "pose_encoding_to_extri_intri",
+    "extrinsic_to_viewmats",
+    "unproject_depth_map_to_point_map",
 ]

@@ -1,10 +1,12 @@
-"""Camera math on world-to-camera poses: relative poses, their errors, scale alignment, quaternions.
+"""Camera math on world-to-camera poses: relative poses, their errors, scale alignment.
+
+Rigid-pose primitives (inverse, homogeneous form, wxyz quaternions) live in `rl3dedit.scene.pose`.
 
 Conventions (ARCHITECTURE.md): a pose T = [R | t] is **camera-from-world** (world-to-camera, `viewmats`), OpenCV
 axes (x right, y down, z forward), as 4x4 or 3x4 matrices; VGGT's extrinsics use the same convention
-(`vggt.md` §8). Quaternions are **wxyz** (scalar first).
+(docs/references.md §4). Quaternions are **wxyz** (scalar first).
 
-The relative-pose reward follows `paper.md` §4.4 (Eq. 2): for adjacent views m, m+1,
+The relative-pose reward follows the paper's Eq. 2: for adjacent views m, m+1,
 T_m^rel = T_{m+1} T_m^{-1}, translations compared as unit directions because VGGT (and a capture) fix no scale.
 """
 
@@ -14,50 +16,16 @@ from dataclasses import dataclass
 
 import torch
 
-from rl3dedit.scene import quaternion_to_matrix
+from rl3dedit.scene.pose import invert_pose, to_homogeneous
 
 __all__ = [
     "RelativePoseError",
-    "to_homogeneous",
-    "invert_pose",
     "relative_poses",
     "translation_directions",
     "relative_pose_error",
     "rotation_angle_deg",
     "camera_translation_scale",
-    "quaternion_to_matrix",
-    "matrix_to_quaternion",
-    "axis_angle_to_matrix",
 ]
-
-
-def _check_pose_shape(poses: torch.Tensor, name: str) -> None:
-    if poses.ndim < 2 or poses.shape[-1] != 4 or poses.shape[-2] not in (3, 4):
-        raise ValueError(f"{name} has shape {tuple(poses.shape)}, expected (..., 4, 4) or (..., 3, 4) poses")
-
-
-def to_homogeneous(poses: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 4) or (..., 4, 4) poses -> (..., 4, 4) with bottom row [0, 0, 0, 1]."""
-    _check_pose_shape(poses, "poses")
-    if poses.shape[-2] == 4:
-        return poses
-    bottom = torch.zeros(*poses.shape[:-2], 1, 4, dtype=poses.dtype, device=poses.device)
-    bottom[..., 0, 3] = 1
-    return torch.cat([poses, bottom], dim=-2)
-
-
-def invert_pose(poses: torch.Tensor) -> torch.Tensor:
-    """Closed-form inverse of rigid poses (..., 3|4, 4) -> (..., 4, 4): [R | t]^-1 = [R^T | -R^T t].
-
-    Exact for rotations (no general matrix inverse), so it is stable in float32.
-    """
-    poses = to_homogeneous(poses)
-    rot_t = poses[..., :3, :3].transpose(-1, -2)
-    out = torch.zeros_like(poses)
-    out[..., :3, :3] = rot_t
-    out[..., :3, 3] = -(rot_t @ poses[..., :3, 3:4])[..., 0]
-    out[..., 3, 3] = 1
-    return out
 
 
 def relative_poses(viewmats: torch.Tensor) -> torch.Tensor:
@@ -69,8 +37,7 @@ def relative_poses(viewmats: torch.Tensor) -> torch.Tensor:
     Returns:
         (..., V-1, 4, 4): entry m maps camera m's frame into camera m+1's frame.
     """
-    _check_pose_shape(viewmats, "viewmats")
-    if viewmats.ndim < 3 or viewmats.shape[-3] < 2:
+    if viewmats.ndim < 3 or viewmats.shape[-3] < 2 or viewmats.shape[-1] != 4 or viewmats.shape[-2] not in (3, 4):
         raise ValueError(f"viewmats has shape {tuple(viewmats.shape)}, expected (..., V, 4, 4) with V >= 2")
     poses = to_homogeneous(viewmats)
     return poses[..., 1:, :, :] @ invert_pose(poses[..., :-1, :, :])
@@ -114,7 +81,7 @@ def rotation_angle_deg(rot_a: torch.Tensor, rot_b: torch.Tensor) -> torch.Tensor
 
 
 def relative_pose_error(pred_viewmats: torch.Tensor, ref_viewmats: torch.Tensor) -> RelativePoseError:
-    """Compare adjacent relative poses of a prediction with a reference (paper Eq. 2, `vggt.md` §10).
+    """Compare adjacent relative poses of a prediction with a reference (paper Eq. 2).
 
     Args:
         pred_viewmats: (..., V, 3|4, 4) predicted camera-from-world poses (e.g. VGGT extrinsics, any scale).
@@ -146,7 +113,7 @@ def camera_translation_scale(pred_viewmats: torch.Tensor, ref_viewmats: torch.Te
     """Scale s that maps predicted scene units to reference units: s = sum_m |c*_m - c*_0| / sum_m |c_m - c_0|.
 
     Camera centres c = -R^T t are measured from the first camera, so the ratio is invariant to where either
-    world frame sits; it is the least-assumption scale alignment for up-to-scale predictions (`vggt.md` §9).
+    world frame sits; it is the least-assumption scale alignment for up-to-scale predictions (docs/references.md §4).
     Multiply predicted depths by s before warping them with the reference cameras.
 
     Args:
@@ -164,41 +131,3 @@ def camera_translation_scale(pred_viewmats: torch.Tensor, ref_viewmats: torch.Te
     ref_spread = spread(ref_viewmats.to(pred_viewmats))
     scale = ref_spread / pred_spread.clamp_min(1e-12)
     return torch.where(pred_spread > 1e-12, scale, torch.ones_like(scale))
-
-
-def matrix_to_quaternion(rotations: torch.Tensor) -> torch.Tensor:
-    """**wxyz** unit quaternions (w >= 0) from rotation matrices (..., 3, 3) -> (..., 4).
-
-    Uses the largest of the four candidate denominators per matrix, which keeps the result stable near
-    180-degree rotations (the classic Shepperd method).
-    """
-    if rotations.shape[-2:] != (3, 3):
-        raise ValueError(f"rotations has shape {tuple(rotations.shape)}, expected (..., 3, 3)")
-    m = rotations
-    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
-    candidates = torch.stack(
-        [
-            torch.stack([1 + m00 + m11 + m22, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
-                         m[..., 1, 0] - m[..., 0, 1]], dim=-1),
-            torch.stack([m[..., 2, 1] - m[..., 1, 2], 1 + m00 - m11 - m22, m[..., 0, 1] + m[..., 1, 0],
-                         m[..., 0, 2] + m[..., 2, 0]], dim=-1),
-            torch.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0], 1 - m00 + m11 - m22,
-                         m[..., 1, 2] + m[..., 2, 1]], dim=-1),
-            torch.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1],
-                         1 - m00 - m11 + m22], dim=-1),
-        ],
-        dim=-2,
-    )  # (..., 4, 4): row k is 4 q_k q (up to sign)
-    best = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1)
-    index = best.argmax(dim=-1, keepdim=True)[..., None].expand(*best.shape[:-1], 1, 4)
-    quat = torch.nn.functional.normalize(candidates.gather(-2, index)[..., 0, :], dim=-1)
-    return torch.where(quat[..., :1] < 0, -quat, quat)
-
-
-def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices from axis-angle vectors (..., 3) (direction = axis, norm = angle in radians)."""
-    angle = axis_angle.norm(dim=-1, keepdim=True)
-    half = angle / 2
-    # sin(x/2)/x -> 1/2 as x -> 0; the series keeps small angles exact without a division by zero.
-    scale = torch.where(angle > 1e-6, torch.sin(half) / angle.clamp_min(1e-12), 0.5 - angle**2 / 48)
-    return quaternion_to_matrix(torch.cat([torch.cos(half), axis_angle * scale], dim=-1))

@@ -4,7 +4,7 @@ Conventions: images (P, 3, H, W) in [0, 1]; depths are **z-depth** along the cam
 depth head and a rasterizer's expected depth give), in the same units as the camera translations; `viewmats` are
 world-to-camera OpenCV poses, `Ks` pixel intrinsics with pixel centres at integer + 0.5 (`scene/cameras.py`).
 
-Ph-Loss (`paper.md` §9, `field.md` §8.6): warp view A into its neighbour B with A's depth and the cameras, keep
+Ph-Loss (the paper's evaluation protocol, docs/references.md §6): warp view A into its neighbour B with A's depth and the cameras, keep
 pixels whose reprojected depth agrees with B's own depth, |D_{A->B} - D_B| < tau, and average the per-pixel loss
 0.85 (1 - SSIM) / 2 + 0.15 |I_A - I_{B->A}| (Monodepth2, Godard et al. 2019, Eq. 1) over the M - 1 adjacent pairs.
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from rl3dedit.geometry.camera import invert_pose, to_homogeneous
+from rl3dedit.scene.pose import invert_pose, to_homogeneous
 
 __all__ = [
     "DEFAULT_DEPTH_REL_THRESHOLD",
@@ -54,7 +54,7 @@ def pixel_grid(height: int, width: int, *, device=None, dtype=torch.float32) -> 
 
 
 def unproject_depth(depth: torch.Tensor, Ks: torch.Tensor) -> torch.Tensor:
-    """Camera-frame points from z-depth: ((u - cx) d / fx, (v - cy) d / fy, d) (`vggt.md` §8).
+    """Camera-frame points from z-depth: ((u - cx) d / fx, (v - cy) d / fy, d) (pinhole back-projection).
 
     Args:
         depth: (P, H, W) z-depth.
@@ -191,7 +191,7 @@ def photometric_reprojection_loss(
     *,
     depth_rel_threshold: float = DEFAULT_DEPTH_REL_THRESHOLD,
 ) -> PhotometricResult:
-    """Ph-Loss over adjacent pairs (`paper.md` §9): view m+1 is warped into view m with m's depth.
+    """Ph-Loss over adjacent pairs (the paper's metric): view m+1 is warped into view m with m's depth.
 
     Depths and camera translations must share one unit: scale an up-to-scale depth first (e.g. VGGT depth
     by `camera_translation_scale(vggt_extrinsics, viewmats)`), or pass VGGT's own extrinsics as `viewmats`.

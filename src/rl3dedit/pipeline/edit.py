@@ -1,8 +1,9 @@
 """The single-pass edit job: scene -> 9 views -> one grid edit -> split -> verify -> refit -> renders.
 
-Stages (each timed, in this order): `load` (the editor, then the scene: `pipeline.source.load_scene_source`),
-`select` and `render` (`pipeline.view_set`: the same view set `prepare` and `eval` use), `edit` (tile, edit,
-split), `verify` (VGGT consistency of source and edited views, when a verifier is available), `refit` (warm-started
+Stages (each timed, in this order): `load` (checks that the editor's weights resolve, then loads the scene:
+`pipeline.source.load_scene_source`),
+`select` and `render` (`pipeline.view_set`: the same view set `prepare` and `eval` use), `edit` (load the editor, tile,
+edit, split, free the editor; more than rows x cols views are edited in anchored grids along the camera path, `views.plan_grids`), `verify` (VGGT consistency of source and edited views, when a verifier is available), `refit` (warm-started
 3DGS fit to the edited views), `turntable`, `write`. Every output goes to a temporary folder renamed into place at
 the end (`pipeline.outputs.atomic_run_dir`).
 """
@@ -13,7 +14,7 @@ import logging
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,17 +23,17 @@ import torch
 
 from rl3dedit.config import RunConfig, dump_config, resolve_device
 from rl3dedit.files import write_json
+from rl3dedit.pipeline.candidates import run_best_of_n, write_candidates
 from rl3dedit.pipeline.outputs import atomic_run_dir
 from rl3dedit.pipeline.source import LoadedScene, SceneSource, load_scene_source
 from rl3dedit.pipeline.view_set import plan_view_set, render_size, render_view_set
+from rl3dedit.progress import Progress
 from rl3dedit.provenance import provenance
 from rl3dedit.render import render_images
 from rl3dedit.scene import Cameras, GaussianScene
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, int, int], None]
-"""progress(stage_name, stage_index, num_stages), called when a stage starts."""
 
 STAGES = ("load", "select", "render", "edit", "verify", "refit", "turntable", "write")
 
@@ -73,7 +74,7 @@ def peak_memory_mb(device: torch.device) -> float:
 class _StageClock:
     """Wall time per stage; progress reported as each stage starts."""
 
-    def __init__(self, progress: ProgressCallback | None) -> None:
+    def __init__(self, progress: Progress | None) -> None:
         self.timings: dict[str, float] = {}
         self._progress = progress
 
@@ -111,15 +112,27 @@ def _consistency(views: torch.Tensor, cameras: Cameras, verifier) -> dict[str, f
     return scores
 
 
-def _build_verifier(config: RunConfig, device: torch.device):
-    """The consistency scorer, or None with a logged reason when the verifier weights are unavailable."""
+def _build_verifier(config: RunConfig, device: torch.device, scene: GaussianScene):
+    """The configured view-set reward (`rewards.view_reward`; warp takes the source scene's rendered depth), or None
+    with a logged reason when it cannot be built (e.g. VGGT weights unavailable)."""
     from rl3dedit.rewards import build_reward
 
     try:
-        return build_reward("consistency", config, device=device), None
+        return build_reward(config.rewards.view_reward, config, device=device, scene=scene), None
     except (FileNotFoundError, OSError, RuntimeError, ValueError) as exc:
         logger.warning("consistency not scored: verifier unavailable (%s)", exc)
         return None, str(exc)
+
+
+def _build_best_of_n_reward(config: RunConfig, device: torch.device, scene: GaussianScene):
+    """The reward best-of-N selects with; unlike the QA stage, selection cannot go on without it."""
+    reward, error = _build_verifier(config, device, scene)
+    if reward is None:
+        raise ValueError(f"editor.candidates = {config.editor.candidates} needs rewards.view_reward = "
+                         f"{config.rewards.view_reward!r} to score the candidates, but it is unavailable: {error}. "
+                         "Choose a reward that needs no weights (--set rewards.view_reward=warp or sfm) or pass "
+                         "the verifier weights.")
+    return reward
 
 
 def write_video(frames: torch.Tensor, path: Path, fps: int = 12) -> None:
@@ -142,30 +155,30 @@ def run_edit(
     cameras: Cameras | None = None,
     turntable_frames: int = 36,
     overwrite: bool = False,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> EditReport:
     """Edit a 3DGS scene with one text instruction and refit it; write every output into `out_dir`.
 
     Inputs: a `source` (`pipeline.source`: synthetic, .ply + cameras, or a capture folder, fitted first unless it
     names a ply; `scene_source_from_flags` builds one from the CLI flags), or `scene` + `cameras` objects.
     """
-    from rl3dedit.editor import KontextGridEditor
+    from rl3dedit.editor import KontextGridEditor, edit_prompt, edit_seed
+    from rl3dedit.editor.components import check_editor_sources, release_pipeline
     from rl3dedit.recon import refit
     from rl3dedit.scene import write_ply
-    from rl3dedit.views import make_comparison_sheet, save_image, turntable_path
+    from rl3dedit.views import edit_in_grids, make_comparison_sheet, plan_grids, save_image, turntable_path
 
     if not instruction.strip():
         raise ValueError("the instruction is empty")
     device = resolve_device(config.device)
     vc = config.views
-    if vc.rows * vc.cols != vc.num_views:
-        raise ValueError(f"views.rows x views.cols = {vc.rows}x{vc.cols} does not hold views.num_views = {vc.num_views}")
     clock = _StageClock(progress)
     background = tuple(config.render.background)
     with atomic_run_dir(Path(out_dir), overwrite=overwrite) as tmp:
         with clock.stage("load"):
-            # The editor loads first so that missing weights fail before any long fit or render.
-            editor = KontextGridEditor.from_config(config, device)
+            # Missing editor weights fail before any long fit or render; the editor itself loads after the base
+            # fit (in "edit"), so its ~31 GiB (bf16, no offload) are not resident during the fit.
+            check_editor_sources(config.editor)
             loaded = _load_scene(config, source, scene, cameras, device)
             source_scene, all_cameras, render_path = loaded.scene, loaded.cameras, loaded.render_path
             fit_metrics = loaded.fit_metrics
@@ -176,14 +189,53 @@ def run_edit(
             view_indices, view_cameras, source_views = view_set.indices, view_set.cameras, view_set.images
             width, height = view_cameras.width, view_cameras.height
         with clock.stage("edit"):
-            edit = editor.edit_views(
-                source_views, instruction, num_steps=config.editor.num_steps,
-                guidance=config.editor.guidance_scale, seed=config.editor.seed,
-            )
-            edited_views = edit.views.to(device=device, dtype=source_views.dtype).clamp(0, 1)
-            del editor
+            editor = KontextGridEditor.from_config(config, device)
+            ec = config.editor
+            # More views than one grid: anchored grids along the path (views.plan_grids); one grid otherwise.
+            grids = plan_grids(len(source_views), vc.rows, vc.cols, vc.anchor_cells)
+            base_seed = edit_seed(ec.seed, instruction, ec.seed_mode)
+            prompt = edit_prompt(instruction, ec.prompt_mode, vc.rows, vc.cols)
+            runs: dict[int, list] = {}  # seed -> the grid edits of that candidate
+
+            def edit_all(seeds: list[int]) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
+                if len(grids) == 1:  # one grid: the seeds share the transformer's batch
+                    results = editor.edit_views_seeds(source_views, prompt, num_steps=ec.num_steps,
+                                                      guidance_scale=ec.guidance_scale, seeds=seeds, rewrite=False)
+                    runs.update({s: [r] for s, r in zip(seeds, results)})
+                    return [(r.views.to(device=device, dtype=source_views.dtype).clamp(0, 1), [r.grid])
+                            for r in results]
+                out = []
+                for candidate_seed in seeds:  # anchored grids depend on earlier grids: one candidate at a time
+                    runs[candidate_seed] = edits = []
+
+                    def edit_grid(grid_views: torch.Tensor, _index: int) -> torch.Tensor:
+                        edits.append(editor.edit_views(grid_views, prompt, num_steps=ec.num_steps,
+                                                       guidance_scale=ec.guidance_scale, seed=candidate_seed,
+                                                       rewrite=False))
+                        return edits[-1].views.to(device=device, dtype=source_views.dtype)
+
+                    out.append((edit_in_grids(source_views, grids, edit_grid).clamp(0, 1), [e.grid for e in edits]))
+                return out
+
+            selection = verifier = None
+            if ec.candidates > 1:
+                verifier = _build_best_of_n_reward(config, device, source_scene)
+                selection = run_best_of_n(
+                    config, edit_all, base_seed, view_cameras, verifier, source_views=source_views, device=device,
+                    single_view_edit=lambda view: editor.sample(
+                        view, instruction, num_steps=ec.num_steps, guidance_scale=ec.guidance_scale, seed=base_seed,
+                    ).images[0].to(view),
+                )
+                edited_views = selection.kept.views
+            else:
+                edited_views = edit_all([base_seed])[0][0]
+            edits = runs[selection.kept.seed if selection is not None else base_seed]
+            edit = edits[0]
+            release_pipeline(editor.pipe)  # del alone leaves the transformer in a reference cycle
+            editor = None  # not del: the grid closures above name it
         with clock.stage("verify"):
-            verifier, verifier_error = _build_verifier(config, device)
+            verifier, verifier_error = (verifier, None) if verifier is not None else _build_verifier(
+                config, device, source_scene)
             if verifier is not None:
                 consistency = {
                     "source": _consistency(source_views, view_cameras, verifier),
@@ -195,7 +247,7 @@ def run_edit(
         with clock.stage("refit"):
             refit_result = refit(
                 source_scene, view_cameras, edited_views, config.recon, device=str(device), seed=config.seed,
-                background=background,
+                background=background, render=config.render,
             )
             edited_scene = refit_result.scene.detach()
         with clock.stage("turntable"):
@@ -203,9 +255,10 @@ def run_edit(
             if len(path) > turntable_frames:
                 path = path[torch.linspace(0, len(path) - 1, turntable_frames).round().long().tolist()]
             path = path.rescaled(*render_size(path, vc.view_size, 2)).to(device)
+            rc = config.render
             frames = torch.cat([
-                render_images(source_scene, path, background, backend=config.render.backend),
-                render_images(edited_scene, path, background, backend=config.render.backend),
+                render_images(source_scene, path, background, backend=rc.backend, chunk_size=rc.chunk_size),
+                render_images(edited_scene, path, background, backend=rc.backend, chunk_size=rc.chunk_size),
             ], dim=3)
         with clock.stage("write"):
             views_dir = tmp / "views"
@@ -215,7 +268,12 @@ def run_edit(
                 save_image(dst, views_dir / f"edited_{i:02d}.png")
             save_image(edit.source_grid, tmp / "grid_source.png")
             save_image(edit.grid, tmp / "grid_edited.png")
+            for g, later in enumerate(edits[1:], start=1):
+                save_image(later.source_grid, tmp / f"grid_source_{g:02d}.png")
+                save_image(later.grid, tmp / f"grid_edited_{g:02d}.png")
             save_image(make_comparison_sheet([source_views, edited_views], ["source", "edited"]), tmp / "before_after.png")
+            if selection is not None:
+                write_candidates(selection, tmp / "candidates")
             write_ply(edited_scene, tmp / "edited.ply")
             write_video(frames, tmp / "turntable.mp4")
             dump_config(config, tmp / "config.yaml")
@@ -225,8 +283,10 @@ def run_edit(
             "prompt": edit.prompt,
             "seed": edit.seed,
             "view_indices": [int(i) for i in view_indices],
+            "grids": [{"views": list(slot.indices), "anchored": list(slot.anchored)} for slot in grids],
             "view_size": [width, height],
             "consistency": consistency,
+            **({"candidates": selection.to_json()} if selection is not None else {}),
             "refit": {k: v for k, v in refit_result.metrics.items() if isinstance(v, (int, float, str))},
             "base_fit": {k: v for k, v in fit_metrics.items() if isinstance(v, (int, float, str))},
             "timings_s": dict(clock.timings),

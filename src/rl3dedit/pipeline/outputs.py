@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rl3dedit.errors import OutputExistsError
-from rl3dedit.files import OWNER_MARKER, atomic_dir, is_ours
+from rl3dedit.files import OWNER_MARKER, atomic_dir, check_writable, is_ours
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,10 @@ __all__ = ["OutputExistsError", "RUN_MARKER", "atomic_run_dir", "check_output_di
 
 
 def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
-    """Refuse an existing output folder unless it is an rl3dedit run folder and `overwrite` is set."""
+    """Refuse an existing output folder unless it is an rl3dedit run folder and `overwrite` is set, and a location
+    that cannot be written (checked before a long run, not after it)."""
+    out_dir = Path(out_dir).expanduser().absolute()
+    check_writable(out_dir)
     if not out_dir.exists():
         return
     if not out_dir.is_dir():

@@ -135,7 +135,7 @@ def _fit_base(capture: Capture, capture_dir: Path, config: RunConfig, device: to
         return read_ply(path), {}
     logger.info("no .ply for %s: fitting a base 3DGS (%d iterations)", capture_dir, config.recon.fit_iters)
     result = recon.fit(capture, config.recon, device=str(device), seed=config.seed,
-                       background=tuple(config.render.background))
+                       background=tuple(config.render.background), render=config.render)
     scene = result.scene.detach()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,7 +164,7 @@ def load_scene_source(
     from rl3dedit.synthetic import make_synthetic_capture
 
     device = torch.device(device)
-    hint = f" ({missing_hint})" if missing_hint else ""
+    hint = f"; {missing_hint}" if missing_hint else ""
 
     def existing(value: str, what: str) -> Path:
         path = resolve_path(value, root)
@@ -186,6 +186,10 @@ def load_scene_source(
         capture_dir = resolve_path(source.path, root)
         if not capture_dir.is_dir():
             raise FileNotFoundError(f"{where}: capture folder {capture_dir} does not exist{hint}")
+        from rl3dedit.capture import is_unposed_folder, pose_folder
+
+        if is_unposed_folder(capture_dir):  # bare photos: pose them first (`rl3dedit capture`, cached)
+            capture_dir = pose_folder(capture_dir, cache_dir=None if cache_dir is None else cache_dir / "captures")
         capture = scene_io.load_capture(capture_dir, downscale=config.scene.downscale)
         cameras = capture.cameras.to(device)
         render_path = capture.render_path

@@ -61,10 +61,11 @@ def plan_view_set(cameras: Cameras, views: ViewsConfig, indices: list[int] | Non
 
 
 def render_view_set(scene: GaussianScene, planned: ViewSet, render: RenderConfig) -> ViewSet:
-    """`planned` rendered from `scene` with `render.background` and `render.backend` (cameras moved to the scene's
-    device)."""
+    """`planned` rendered from `scene` with `render` (background, backend, chunk size); cameras move to the scene's
+    device."""
     cameras = planned.cameras.to(scene.means.device)
-    images = render_images(scene, cameras, tuple(render.background), backend=render.backend)
+    images = render_images(scene, cameras, tuple(render.background), backend=render.backend,
+                           chunk_size=render.chunk_size)
     return ViewSet(list(planned.indices), cameras, images)
 
 

@@ -3,14 +3,13 @@
 from rl3dedit.recon.config import ReconConfig
 from rl3dedit.recon.fit import FitResult, fit, holdout_split
 from rl3dedit.recon.init import knn_distances, scene_extent
-from rl3dedit.recon.loop import FitStep, ProgressFn
+from rl3dedit.recon.loop import FitStep
 from rl3dedit.recon.metrics import photometric_loss, psnr, ssim, ssim_map
 from rl3dedit.recon.refit import closed_form_colors, contribution_sums, refit
 
 __all__ = [
     "FitResult",
     "FitStep",
-    "ProgressFn",
     "ReconConfig",
     "closed_form_colors",
     "contribution_sums",

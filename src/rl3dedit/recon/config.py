@@ -1,4 +1,4 @@
-"""3DGS fitting and refitting settings (defaults: gsplat's simple_trainer, reference/gaussian_splatting.md 4.1)."""
+"""3DGS fitting and refitting settings (defaults: gsplat's simple_trainer, docs/references.md §5)."""
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 

@@ -1,6 +1,6 @@
 """Base 3DGS fit from posed images (`fit`) and the result type shared with `refit`.
 
-Recipe (gsplat simple_trainer, reference/gaussian_splatting.md 4.1): Gaussians seeded from the capture's SfM
+Recipe (gsplat simple_trainer, docs/references.md §5): Gaussians seeded from the capture's SfM
 points (random in the view frustums when it has none), kNN scales, Adam per parameter, loss
 (1 - 0.2) L1 + 0.2 (1 - SSIM), densification (gsplat DefaultStrategy on CUDA, our clone/split/prune elsewhere).
 Every `holdout_every`-th frame (0, 8, 16, ...) is held out for evaluation, as gsplat's `test_every=8`.
@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from rl3dedit.progress import Progress
 from rl3dedit.recon.config import ReconConfig
 from rl3dedit.recon.densify import make_densifier
 from rl3dedit.recon.init import init_scene, initial_points, scene_extent
-from rl3dedit.recon.loop import FitStep, LoopSettings, ProgressFn, Views, optimise, score_views
+from rl3dedit.recon.loop import FitStep, LoopSettings, Views, optimise, score_views
 from rl3dedit.recon.optim import learning_rates, make_splats
+from rl3dedit.render.config import RenderConfig
 from rl3dedit.scene import Capture, GaussianScene
 
 logger = logging.getLogger(__name__)
@@ -35,11 +38,13 @@ class FitResult:
             held-out views), "wall_time_s" (whole call), "train_time_s" (optimisation steps only), "iters",
             "num_gaussians", "num_train_views", "num_holdout_views".
         history: one `FitStep` (iteration, seconds, loss, held-out PSNR) per evaluation.
+        snapshots: iteration -> the scene after that many steps (detached, CPU), for the requested iterations.
     """
 
     scene: GaussianScene
     metrics: dict[str, Any]
     history: list[FitStep] = field(default_factory=list)
+    snapshots: dict[int, GaussianScene] = field(default_factory=dict)
 
 
 def holdout_split(num_views: int, holdout_every: int) -> tuple[list[int], list[int]]:
@@ -61,16 +66,17 @@ def background_tensor(background: tuple[float, float, float], device: torch.devi
 
 
 def final_metrics(
-    scene: GaussianScene, train: Views, holdout: Views | None, background: torch.Tensor, max_train_views: int = 16
+    scene: GaussianScene, train: Views, holdout: Views | None, background: torch.Tensor,
+    render_config: RenderConfig | None = None, max_train_views: int = 16,
 ) -> dict[str, Any]:
     """Train and held-out PSNR/SSIM; training views are scored on at most `max_train_views`, evenly spaced."""
     if len(train) > max_train_views:
         picks = torch.linspace(0, len(train) - 1, max_train_views).round().long().tolist()
         train = Views(train.cameras[picks], train.images[picks])
-    scores = score_views(scene, train, background)
+    scores = score_views(scene, train, background, render_config)
     metrics: dict[str, Any] = {"train_psnr": scores.psnr, "train_ssim": scores.ssim}
     if holdout is not None and len(holdout):
-        held = score_views(scene, holdout, background)
+        held = score_views(scene, holdout, background, render_config)
         metrics.update(holdout_psnr=held.psnr, holdout_ssim=held.ssim)
     return metrics
 
@@ -84,7 +90,9 @@ def fit(
     seed: int = 0,
     holdout_every: int = 8,
     background: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
+    snapshots: Sequence[int] = (),
+    render: RenderConfig | None = None,
 ) -> FitResult:
     """Fit a 3DGS scene to a capture's posed images.
 
@@ -95,7 +103,9 @@ def fit(
         seed: seeds initialisation, view order and splits.
         holdout_every: every k-th view is held out of training and scored (0: train on all).
         background: RGB in [0, 1] behind the Gaussians (the synthetic captures use white).
-        progress: optional callback(iteration, total, info) after each step.
+        progress: optional `progress("fit", iteration, total, metrics)` after each step.
+        snapshots: iterations after which to keep a copy of the scene (`FitResult.snapshots`).
+        render: backend and chunk size of every render (default `RenderConfig()`).
     Returns:
         FitResult with the scene on the CPU, metrics (held-out PSNR/SSIM, wall time) and the PSNR history.
     """
@@ -124,14 +134,14 @@ def fit(
     splats = make_splats(initial, rates, device)
     bg = background_tensor(background, device)
     settings = LoopSettings(iters=steps, rates=rates, background=bg, seed=seed, max_sh_degree=config.sh_degree,
-                            holdout=holdout)
+                            holdout=holdout, snapshot_at=frozenset(snapshots), render=render or RenderConfig())
     densifier = make_densifier(config.densify, config, extent, device, generator)
     train_seconds = optimise(splats, train, config, settings, densifier, progress)
 
     scene = splats.detached_scene()
-    metrics = final_metrics(scene.to(device), train, holdout, bg)
+    metrics = final_metrics(scene.to(device), train, holdout, bg, settings.render)
     metrics.update(
         wall_time_s=time.perf_counter() - started, train_time_s=train_seconds, iters=steps,
         num_gaussians=scene.num_gaussians, num_train_views=len(train_ids), num_holdout_views=len(holdout_ids),
     )
-    return FitResult(scene=scene, metrics=metrics, history=settings.history)
+    return FitResult(scene=scene, metrics=metrics, history=settings.history, snapshots=settings.snapshots)

@@ -1,6 +1,6 @@
 """Initial Gaussians for a base fit: from SfM points, or at random inside the cameras' view frustums.
 
-Follows gsplat's simple_trainer (reference/gaussian_splatting.md 4.1): one Gaussian per point, isotropic scale
+Follows gsplat's simple_trainer (https://github.com/nerfstudio-project/gsplat, examples/simple_trainer.py): one Gaussian per point, isotropic scale
 = init_scale x the mean distance to the 3 nearest neighbours, identity-free random rotations, opacity
 init_opacity, DC colour from the point colour, zero higher-order SH. The scene extent is gsplat's
 `scene_scale`: 1.1 x the largest distance of a camera centre from the centres' mean.

@@ -10,28 +10,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from rl3dedit.progress import Progress
 from rl3dedit.recon.config import ReconConfig
 from rl3dedit.recon.densify import Densifier
 from rl3dedit.recon.metrics import photometric_loss, psnr, ssim
 from rl3dedit.recon.optim import Splats, means_lr, set_lr
 from rl3dedit.render import render, render_images
+from rl3dedit.render.config import RenderConfig
 from rl3dedit.scene import Cameras, GaussianScene
 
 logger = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int, dict[str, float]], None]
-"""progress(iteration, total, info): called after every step; info holds "loss", "num_gaussians" and, after an
-evaluation, "holdout_psnr"."""
-
-EVAL_CHUNK = 4
-"""Views rendered per call when evaluating (bounds the rasterizer's memory)."""
 
 
 class FitStep(NamedTuple):
@@ -92,6 +87,13 @@ class LoopSettings:
     anchor: Anchor | None = None
     holdout: Views | None = None
     history: list[FitStep] = field(default_factory=list)
+    snapshot_at: frozenset[int] = frozenset()
+    """Iterations (1-based) after which a detached copy of the scene is kept in `snapshots`."""
+    snapshots: dict[int, GaussianScene] = field(default_factory=dict)
+    name: str = "fit"
+    """What `progress` calls the loop ("fit" or "refit")."""
+    render: RenderConfig = field(default_factory=RenderConfig)
+    """Backend and chunk size of every render (the background is `background`)."""
 
 
 @dataclass
@@ -102,9 +104,11 @@ class ImageScores:
     ssim: float
 
 
-def score_views(scene: GaussianScene, views: Views, background: Tensor) -> ImageScores:
+def score_views(scene: GaussianScene, views: Views, background: Tensor,
+                 render_config: RenderConfig | None = None) -> ImageScores:
     """PSNR and SSIM of the scene's renders against `views.images` (SSIM needs views of at least 11 px)."""
-    pred = render_images(scene, views.cameras, background, chunk_size=EVAL_CHUNK)
+    rc = render_config or RenderConfig()
+    pred = render_images(scene, views.cameras, background, backend=rc.backend, chunk_size=rc.chunk_size)
     return ImageScores(psnr=float(psnr(pred, views.images)), ssim=float(ssim(pred, views.images)))
 
 
@@ -114,12 +118,17 @@ def optimise(
     config: ReconConfig,
     settings: LoopSettings,
     densifier: Densifier,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> float:
-    """Run `settings.iters` steps in place on `splats`; appends to `settings.history`; returns training seconds."""
+    """Run `settings.iters` steps in place on `splats`; appends to `settings.history`; returns training seconds.
+
+    `progress(settings.name, step, iters, metrics)` after every step; metrics hold "loss", "num_gaussians" and,
+    after an evaluation, "holdout_psnr".
+    """
     generator = torch.Generator().manual_seed(settings.seed)
     if settings.holdout is not None and len(settings.holdout):
-        start_psnr = score_views(splats.scene().detach(), settings.holdout, settings.background).psnr
+        start_psnr = score_views(splats.scene().detach(), settings.holdout, settings.background,
+                                 settings.render).psnr
         settings.history.append(FitStep(0, 0.0, float("nan"), start_psnr))
     order: list[int] = []
     train_seconds = 0.0
@@ -133,16 +142,17 @@ def optimise(
         if settings.sh_ramp:
             sh_degree = min(sh_degree, step // config.sh_degree_interval)
         scene = splats.scene()
-        out = render(scene, train.cameras[batch], mode="RGB", background=settings.background, sh_degree=sh_degree)
+        out = render(scene, train.cameras[batch], mode="RGB", background=settings.background,
+                     backend=settings.render.backend, sh_degree=sh_degree)
         loss = photometric_loss(out.rgb, train.images[batch], config.ssim_weight)
         anchor = settings.anchor.loss(splats) if settings.anchor is not None else None
         total = loss + anchor if anchor is not None else loss
-        densifier.pre_backward(splats, step, out.meta)
+        densifier.pre_backward(splats, step, out)
         total.backward()
         splats.step()
         splats.zero_grad()
         # After the Adam step, as gsplat's simple_trainer: a refinement replaces parameters (dropping their grads).
-        densifier.post_backward(splats, step, out.meta)
+        densifier.post_backward(splats, step, out)
         train_seconds += time.perf_counter() - started
 
         loss_value = loss.item()
@@ -151,12 +161,16 @@ def optimise(
         if (step + 1) % config.eval_every == 0 or last:
             holdout_psnr = float("nan")
             if settings.holdout is not None and len(settings.holdout):
-                holdout_psnr = score_views(splats.scene().detach(), settings.holdout, settings.background).psnr
+                holdout_psnr = score_views(splats.scene().detach(), settings.holdout, settings.background,
+                                           settings.render).psnr
                 info["holdout_psnr"] = holdout_psnr
             settings.history.append(FitStep(step + 1, train_seconds, loss_value, holdout_psnr))
-            logger.info("step %d/%d: loss %.4f, held-out PSNR %.2f dB, %d Gaussians, %.1f s", step + 1,
-                        settings.iters, loss_value, holdout_psnr, splats.num_gaussians, train_seconds)
+            held = "" if holdout_psnr != holdout_psnr else f", held-out PSNR {holdout_psnr:.2f} dB"  # NaN: none
+            logger.info("step %d/%d: loss %.4f%s, %d Gaussians, %.1f s", step + 1, settings.iters, loss_value, held,
+                        splats.num_gaussians, train_seconds)
+        if step + 1 in settings.snapshot_at:
+            settings.snapshots[step + 1] = splats.detached_scene()
         if progress is not None:
-            progress(step + 1, settings.iters, info)
+            progress(settings.name, step + 1, settings.iters, info)
     return train_seconds
 

@@ -2,7 +2,7 @@
 
 Parameter names are gsplat's (`means`, `quats`, `scales`, `opacities`, `sh0`, `shN`) so gsplat's
 `DefaultStrategy` can edit them on CUDA; the values keep `GaussianScene`'s raw conventions (wxyz quats,
-log scales, opacity logits). Learning rates follow gsplat's simple_trainer (reference/gaussian_splatting.md 4.1).
+log scales, opacity logits). Learning rates follow gsplat's simple_trainer (gsplat's examples/simple_trainer.py).
 """
 
 from __future__ import annotations

@@ -21,17 +21,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
+from rl3dedit.progress import Progress
 from rl3dedit.recon.config import ReconConfig
 from rl3dedit.recon.densify import make_densifier
 from rl3dedit.recon.fit import FitResult, background_tensor, final_metrics
 from rl3dedit.recon.init import scene_extent
-from rl3dedit.recon.loop import EVAL_CHUNK, Anchor, LoopSettings, ProgressFn, Views, optimise
+from rl3dedit.recon.loop import Anchor, LoopSettings, Views, optimise
 from rl3dedit.recon.optim import GEOMETRY_PARAMS, learning_rates, make_splats
 from rl3dedit.render import rasterize, render_images
+from rl3dedit.render.config import RENDER_CHUNK_SIZE, RenderConfig
 from rl3dedit.scene import SH_C0, Cameras, Capture, GaussianScene
 
 logger = logging.getLogger(__name__)
@@ -55,7 +58,8 @@ MIN_CONTRIBUTION = 1e-3
 
 
 def contribution_sums(
-    scene: GaussianScene, cameras: Cameras, values: Tensor, *, chunk_size: int = EVAL_CHUNK
+    scene: GaussianScene, cameras: Cameras, values: Tensor, *, chunk_size: int = RENDER_CHUNK_SIZE,
+    backend: str = "auto",
 ) -> tuple[Tensor, Tensor]:
     """Per-Gaussian sums of pixel values weighted by the Gaussian's render weight, over all views.
 
@@ -67,6 +71,7 @@ def contribution_sums(
         scene: the Gaussians (not differentiated).
         cameras: V cameras (OpenCV world-to-camera) at the values' size.
         values: (V, C, H, W) per-pixel values (e.g. residual colours or a 0/1 mask).
+        chunk_size, backend: views per rasterizer call and the rasterizer (`RenderConfig`).
     Returns:
         ((N, C) weighted value sums, (N,) weight sums), float32 on the scene's device.
     """
@@ -81,7 +86,7 @@ def contribution_sums(
         picks = list(range(start, min(start + chunk_size, len(cameras))))
         chunk = cameras[picks]
         colors, _, _ = rasterize(*params, features, chunk.viewmats.to(device), chunk.Ks.to(device), chunk.width,
-                                 chunk.height)  # (v, H, W, C + 1)
+                                 chunk.height, backend=backend)  # (v, H, W, C + 1)
         weights = values[picks].to(device, torch.float32).permute(0, 2, 3, 1)
         weights = torch.cat([weights, torch.ones_like(weights[..., :1])], dim=-1)
         (colors * weights).sum().backward()
@@ -91,7 +96,7 @@ def contribution_sums(
 
 @torch.no_grad()
 def closed_form_colors(
-    scene: GaussianScene, views: Views, background: Tensor, iters: int
+    scene: GaussianScene, views: Views, background: Tensor, iters: int, render_config: RenderConfig | None = None
 ) -> GaussianScene:
     """`scene` with its DC colours moved toward the target views without a gradient step (issue: refit in <= 300).
 
@@ -100,12 +105,15 @@ def closed_form_colors(
     summed weights; because each pixel's weights sum to at most 1 the step never overshoots a pixel, and where the
     targets equal the render (untouched regions) nothing moves.
     """
+    rc = render_config or RenderConfig()
     sh_dc = scene.sh_dc.clone()
     for _ in range(iters):
         current = scene.with_params(sh_dc=sh_dc)
-        residual = views.images - render_images(current, views.cameras, background, chunk_size=EVAL_CHUNK)
+        residual = views.images - render_images(current, views.cameras, background, backend=rc.backend,
+                                                chunk_size=rc.chunk_size)
         with torch.enable_grad():
-            sums, weights = contribution_sums(current, views.cameras, residual)
+            sums, weights = contribution_sums(current, views.cameras, residual, chunk_size=rc.chunk_size,
+                                              backend=rc.backend)
         seen = weights > MIN_CONTRIBUTION
         sh_dc[seen] += sums[seen] / weights[seen, None] / SH_C0
     return scene.with_params(sh_dc=sh_dc)
@@ -122,7 +130,9 @@ def refit(
     seed: int = 0,
     holdout: Capture | None = None,
     background: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
+    snapshots: Sequence[int] = (),
+    render: RenderConfig | None = None,
 ) -> FitResult:
     """Fit `scene` (warm start) to the edited views seen from `cameras`.
 
@@ -133,10 +143,10 @@ def refit(
         config: `refit_iters`, `refit_geometry_lr_scale`, `refit_anchor_weight`, `refit_densify` and the base rates.
         iters: overrides `config.refit_iters`.
         holdout: optional views not fitted (e.g. other source-capture frames) to score afterwards.
-        background, seed, device, progress: as in `fit`.
+        background, seed, device, progress, snapshots, render: as in `fit` (progress is called "refit").
     Returns:
         FitResult: metrics "train_psnr"/"train_ssim" on the edited views, "holdout_*" when `holdout` is given,
-        wall time; history of (iteration, seconds, loss, held-out PSNR).
+        wall time, "init_time_s" (the closed-form colour passes); history of (iteration, seconds, loss, held-out PSNR).
     """
     started = time.perf_counter()
     _check_edited_views(cameras, edited_views)
@@ -156,13 +166,16 @@ def refit(
              for name, rate in rates.items()}
     bg = background_tensor(background, device)
     start = scene.to(device, torch.float32)
+    init_started = time.perf_counter()
     if config.refit_color_init_iters:
-        start = closed_form_colors(start, train, bg, config.refit_color_init_iters)
+        start = closed_form_colors(start, train, bg, config.refit_color_init_iters, render)
+    init_seconds = time.perf_counter() - init_started
     splats = make_splats(start, rates, device)
     anchor = Anchor({name: splats.params[name].detach().clone() for name in GEOMETRY_PARAMS},
                     config.refit_anchor_weight, extent)
     settings = LoopSettings(iters=steps, rates=rates, background=bg, seed=seed, max_sh_degree=scene.sh_degree,
-                            sh_ramp=False, anchor=anchor, holdout=held)
+                            sh_ramp=False, anchor=anchor, holdout=held, snapshot_at=frozenset(snapshots),
+                            name="refit", render=render or RenderConfig())
     # A refit starts from a converged scene: the refine-start delay of a base fit does not apply.
     refit_config = config.model_copy(update={"refine_start_iter": 0})
     densifier = make_densifier(config.refit_densify, refit_config, extent, device, generator)
@@ -170,10 +183,10 @@ def refit(
     train_seconds = optimise(splats, train, refit_config, settings, densifier, progress)
 
     result_scene = splats.detached_scene()
-    metrics = final_metrics(result_scene.to(device), train, held, bg)
+    metrics = final_metrics(result_scene.to(device), train, held, bg, settings.render)
     metrics.update(
-        wall_time_s=time.perf_counter() - started, train_time_s=train_seconds, iters=steps,
+        wall_time_s=time.perf_counter() - started, train_time_s=train_seconds, init_time_s=init_seconds, iters=steps,
         num_gaussians=result_scene.num_gaussians, num_train_views=len(cameras),
         num_holdout_views=len(held) if held else 0,
     )
-    return FitResult(scene=result_scene, metrics=metrics, history=settings.history)
+    return FitResult(scene=result_scene, metrics=metrics, history=settings.history, snapshots=settings.snapshots)

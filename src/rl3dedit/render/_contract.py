@@ -1,7 +1,7 @@
 """The public rendering contract: `rasterize` (gsplat's `rasterization()` signature) and `render` (scene level).
 
 `rasterize` takes plain tensors and returns channels-last images, exactly like gsplat 1.5
-(reference/gaussian_splatting.md section 1); `render` takes a `GaussianScene` and `Cameras` and converts the
+(https://docs.gsplat.studio, `gsplat.rasterization`); `render` takes a `GaussianScene` and `Cameras` and converts the
 channels-last output to our (V, C, H, W) convention. Backends: gsplat's CUDA kernels for CUDA tensors when
 gsplat is installed, our pure-PyTorch rasterizer otherwise; callers learn which ran from `RenderOutput.backend`.
 """
@@ -138,7 +138,7 @@ def rasterize(
         render_mode: "RGB", "D" (accumulated depth), "ED" (expected depth) or "RGB+D" / "RGB+ED" (depth last).
         backgrounds: (C, D) colour behind the Gaussians, added as T_final * background (colour channels only).
         near_plane, far_plane: camera-z culling; eps2d: screen-space low-pass added to the 2D covariance (px^2);
-        radius_clip: Gaussians with a 3-sigma radius <= this many pixels are skipped.
+        radius_clip: Gaussians whose screen radius (`meta["radii"]`) is <= this many pixels are skipped.
         backend: "auto" (gsplat for CUDA tensors when installed), "torch" or "gsplat" (CUDA only).
 
     Returns:
@@ -164,7 +164,7 @@ def rasterize(
 
     num_views = viewmats.shape[0]
     proj = project_gaussians(means, covariance_3d(quats, scales), viewmats, Ks, width, height,
-                             near_plane, far_plane, eps2d, radius_clip)
+                             near_plane, far_plane, eps2d, radius_clip, opacities)
     features = []
     if "RGB" in render_mode:
         if sh_degree is not None:
@@ -214,6 +214,7 @@ def render(
     background: tuple[float, float, float] | Tensor | None = None,
     backend: Backend = "auto",
     sh_degree: int | None = None,
+    chunk_size: int | None = None,
 ) -> RenderOutput:
     """Render a Gaussian scene from V cameras (activations applied, SH evaluated, channels-first output).
 
@@ -224,6 +225,9 @@ def render(
         background: RGB in [0, 1] as a tuple, a (3,) or a (V, 3) tensor; black when None.
         backend: see `rasterize`.
         sh_degree: SH bands to use (0..scene.sh_degree); all of the scene's when None.
+        chunk_size: at most this many views per rasterizer call, outputs concatenated (None: all at once). Use
+            `RenderConfig.chunk_size` for gradient-free renders; it bounds the rasterizer's peak memory (see
+            `render_images`), not the (V, N) per-Gaussian outputs.
 
     Returns:
         RenderOutput with rgb (V, 3, H, W), depth (V, 1, H, W), alpha (V, 1, H, W) and the per-Gaussian
@@ -240,6 +244,14 @@ def render(
         raise ValueError(f"render: sh_degree={sh_degree} but the scene has SH up to degree {scene.sh_degree}")
     num_views = len(cameras)
     background = background if background is not None else (0.0, 0.0, 0.0)
+    if chunk_size is not None:
+        if chunk_size < 1:
+            raise ValueError(f"render: chunk_size must be >= 1 or None, got {chunk_size}")
+        if num_views > chunk_size:
+            backgrounds = _background_tensor(background, num_views, scene.means)
+            parts = [render(scene, cameras[idx], mode, backgrounds[idx], backend, sh_degree)
+                     for idx in _chunk_indices(num_views, chunk_size)]
+            return _concat(parts)
     colors, alphas, meta = rasterize(
         scene.means, scene.quats, scene.scales, scene.opacities, scene.sh_coeffs,
         cameras.viewmats.to(scene.means), cameras.Ks.to(scene.means), cameras.width, cameras.height,
@@ -251,6 +263,19 @@ def render(
     depth = chw[:, -1:] if mode.endswith("ED") else None
     return RenderOutput(rgb=rgb, depth=depth, alpha=alphas.permute(0, 3, 1, 2), backend=meta["backend"],
                         means2d=meta["means2d"], radii=meta["radii"], depths=meta["depths"], conics=meta["conics"])
+
+
+def _chunk_indices(num_views: int, chunk_size: int) -> list[list[int]]:
+    return [list(range(start, min(start + chunk_size, num_views))) for start in range(0, num_views, chunk_size)]
+
+
+def _concat(parts: list[RenderOutput]) -> RenderOutput:
+    def cat(name: str) -> Tensor | None:
+        values = [getattr(part, name) for part in parts]
+        return None if values[0] is None else torch.cat(values)
+
+    return RenderOutput(rgb=cat("rgb"), depth=cat("depth"), alpha=cat("alpha"), backend=parts[0].backend,
+                        means2d=cat("means2d"), radii=cat("radii"), depths=cat("depths"), conics=cat("conics"))
 
 
 @torch.no_grad()
@@ -267,14 +292,16 @@ def render_images(
     clamped, `chunk_size` views per rasterizer call (`RenderConfig.chunk_size`).
 
     Chunking bounds memory: unpacked gsplat expands the SH coefficients per view, C x N x K x 3 floats (about
-    0.2 GiB per view per million Gaussians at SH degree 3), so a 36-frame turntable in one call would need ~9 GiB
-    per million Gaussians for that tensor alone.
+    0.18 GiB per view per million Gaussians at SH degree 3), so a 36-frame turntable in one call would need
+    ~6.5 GiB per million Gaussians for that tensor alone.
     """
     if chunk_size < 1:
         raise ValueError(f"render_images: chunk_size must be >= 1, got {chunk_size}")
-    chunks = [
-        render(scene, cameras[list(range(start, min(start + chunk_size, len(cameras))))], mode="RGB",
-               background=background, backend=backend, sh_degree=sh_degree).rgb.clamp(0, 1)
-        for start in range(0, len(cameras), chunk_size)
-    ]
-    return torch.cat(chunks)
+    backgrounds = _background_tensor(background if background is not None else (0.0, 0.0, 0.0), len(cameras),
+                                     scene.means)
+    # Only the images are kept from each chunk: the per-Gaussian outputs would add (V, N) tensors per view.
+    return torch.cat([
+        render(scene, cameras[idx], mode="RGB", background=backgrounds[idx], backend=backend,
+               sh_degree=sh_degree).rgb.clamp(0, 1)
+        for idx in _chunk_indices(len(cameras), chunk_size)
+    ])

@@ -15,6 +15,8 @@ from torch import Tensor
 
 from rl3dedit.scene import quaternion_to_matrix
 
+ALPHA_MIN = 1.0 / 255.0
+
 
 @dataclass
 class Projection:
@@ -24,9 +26,11 @@ class Projection:
         means2d: (V, N, 2) projected centres in pixels.
         conics: (V, N, 3) inverse 2D covariance (a, b, c) = [[a, b], [b, c]].
         depths: (V, N) camera-space z in scene units.
-        radii: (V, N) integer 3-sigma radius in pixels (0 where culled), gsplat's visibility signal.
-        extents: (V, N, 2) integer 3-sigma half-widths of the bounding box along x and y (0 where culled).
-        visible: (V, N) bool, survives near/far, determinant, radius and image-bounds culling.
+        radii: (V, N) integer radius in pixels, the larger of the two `extents` (0 where culled); gsplat's
+            visibility signal.
+        extents: (V, N, 2) integer half-widths of the bounding box along x and y (0 where culled); see
+            `project_gaussians` for the opacity-aware extent.
+        visible: (V, N) bool, survives near/far, determinant, opacity, radius and image-bounds culling.
     """
 
     means2d: Tensor
@@ -54,8 +58,15 @@ def project_gaussians(
     far_plane: float,
     eps2d: float,
     radius_clip: float,
+    opacities: Tensor | None = None,  # (N,) activated
 ) -> Projection:
     """Project N world Gaussians into V pinhole cameras.
+
+    Bounding boxes are gsplat's (1.5, opacity-aware, after Radl et al. 2024, arXiv 2402.00525 appendix B.2): the
+    half-width along x is ceil(k sqrt(Sigma'_xx)) with k = min(3.33, sqrt(2 ln(255 o))), the Mahalanobis radius at
+    which o exp(-k^2 / 2) falls to the 1/255 skip threshold, so every pixel a Gaussian can reach lies inside its
+    box and tiles never decide which faint tails are drawn. Gaussians with o < 1/255 are culled (they can never
+    reach a pixel). Without `opacities`, k = 3.33.
 
     The Jacobian uses the centre's normalised coordinates clamped to 1.3x the half field of view, as gsplat
     does, so Gaussians far outside the frustum do not get degenerate footprints. Culled Gaussians keep finite
@@ -93,16 +104,21 @@ def project_gaussians(
     means2d = torch.stack([fx * x / z_safe + cx, fy * y / z_safe + cy], dim=-1)  # (V, N, 2)
 
     with torch.no_grad():
-        half = 0.5 * (a + c)
-        lam_max = half + torch.sqrt((half * half - det).clamp_min(0.01))
-        radii = torch.ceil(3.0 * torch.sqrt(lam_max.clamp_min(0)))
-        extents = torch.ceil(3.0 * torch.sqrt(torch.stack([a, c], dim=-1).clamp_min(0)))
+        if opacities is None:
+            k = torch.full_like(z, 3.33)
+            opaque_enough = torch.ones_like(in_depth)
+        else:
+            o = opacities.detach()[None].to(z.dtype)  # (1, N)
+            opaque_enough = o >= ALPHA_MIN
+            k = torch.sqrt(2.0 * torch.log(o.clamp_min(ALPHA_MIN) / ALPHA_MIN)).clamp_max(3.33).expand_as(z)
+        extents = torch.ceil(k[..., None] * torch.sqrt(torch.stack([a, c], dim=-1).clamp_min(0)))
+        radii = extents.max(dim=-1).values
         mx, my = means2d.unbind(-1)
         on_image = (
             (mx + extents[..., 0] > 0) & (mx - extents[..., 0] < width)
             & (my + extents[..., 1] > 0) & (my - extents[..., 1] < height)
         )
-        visible = in_depth & det_ok & (radii > radius_clip) & on_image
+        visible = in_depth & det_ok & opaque_enough & (radii > radius_clip) & on_image
         radii = torch.where(visible, radii, torch.zeros_like(radii)).to(torch.int32)
         extents = torch.where(visible[..., None], extents, torch.zeros_like(extents)).to(torch.int32)
     return Projection(means2d, conics, z, radii, extents, visible)

@@ -3,7 +3,7 @@
 The basis is the real SH with the Condon-Shortley phase kept, ordered m = -l..l within each band:
 for m < 0 it is sqrt(2) Im(Y_l^|m|), for m > 0 sqrt(2) Re(Y_l^m), where Y_l^m is the complex SH with the
 (-1)^m phase. This is why the degree-1 terms read (-C1 y, C1 z, -C1 x). Colour = SH(direction) + 0.5, clamped
-at >= 0, as gsplat's `rasterization()` (reference/gaussian_splatting.md section 1.3).
+at >= 0, as gsplat's `rasterization()` (https://docs.gsplat.studio).
 """
 
 from __future__ import annotations

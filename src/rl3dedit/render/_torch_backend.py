@@ -1,13 +1,12 @@
 """Our pure-PyTorch rasterizer: gsplat's `rasterization()` contract on any device, differentiable.
 
-Design (reference/gaussian_splatting.md sections 5.1-5.2, gsplat's tile rasterizer without its CUDA kernels):
+Design (gsplat's tile rasterizer without its CUDA kernels, https://github.com/nerfstudio-project/gsplat):
 1. EWA projection of every Gaussian into every view (`_projection.py`), colours from SH (`_sh.py`).
-2. Tile intersection: each visible Gaussian is paired with the 8x8 tiles its 3-sigma bounding box touches,
-   and pairs are sorted by (view, tile, depth), as gsplat's `isect_tiles`. A pixel therefore sees exactly the
-   Gaussians of its tile, in depth order. gsplat uses 16x16 tiles; 8x8 halves the wasted (pixel, Gaussian)
-   work on CPU for small splats (measured 1.2-2x faster, benchmarks/RESULTS.md). The only visible
-   difference: a pixel outside a Gaussian's 3-sigma box but inside a shared tile can receive that Gaussian's
-   faint tail (alpha < 0.011 o), and tiles decide which such pixels do, in gsplat as here.
+2. Tile intersection: each visible Gaussian is paired with the 8x8 tiles its bounding box touches, and pairs
+   are sorted by (view, tile, depth), as gsplat's `isect_tiles`. Boxes are gsplat's opacity-aware ones
+   (`_projection.py`): they hold every pixel where the Gaussian's alpha reaches 1/255, so a pixel sees every
+   Gaussian that can reach it, in depth order, whatever the tile size. gsplat uses 16x16 tiles; 8x8 halves the
+   wasted (pixel, Gaussian) work on CPU for small splats (measured 1.2-2x faster, benchmarks/RESULTS.md).
 3. Compositing, vectorised over tiles: tiles are grouped by their pair count into chunks, each chunk becomes
    a dense (tiles, 64 pixels, Gaussians) tensor of exponents (one batched matmul), and front-to-back
    compositing is a cumulative sum of log(1 - alpha). The usual 3DGS rules (Kerbl et al. 2023, supplementary;
@@ -31,14 +30,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rl3dedit.render._projection import Projection
+from rl3dedit.render._projection import ALPHA_MIN, Projection
 
 logger = logging.getLogger(__name__)
 
 TILE_SIZE = 8
 ALPHA_MAX = 0.999
 """gsplat's clamp (INRIA's rasterizer uses 0.99): the same value keeps CPU and GPU renders of one scene equal."""
-ALPHA_MIN = 1.0 / 255.0
 TRANSMITTANCE_MIN = 1e-4
 _POWER_FLOOR = math.log(ALPHA_MIN) - 1.0
 _LOG_T_MIN = math.log(TRANSMITTANCE_MIN)

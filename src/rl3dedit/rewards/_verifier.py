@@ -7,7 +7,7 @@ from typing import Literal
 
 import torch
 
-from rl3dedit.geometry import pose_encoding_to_extri_intri, preprocess_images, to_homogeneous
+from rl3dedit.geometry import extrinsic_to_viewmats, pose_encoding_to_extri_intri, preprocess_images
 
 
 @dataclass
@@ -42,8 +42,8 @@ def run_verifier(
     preprocess_mode: Literal["crop", "pad"] = "crop",
     batch_size: int | None = None,
 ) -> VerifierRun:
-    """Preprocess all G*V views at once (`vggt.md` §1), run VGGT in inference mode with B = G (in chunks of
-    `batch_size` candidates when given), and decode poses (`vggt.md` §8). Outputs are float32 on the views' device.
+    """Preprocess all G*V views at once (docs/references.md §4), run VGGT in inference mode with B = G (in chunks of
+    `batch_size` candidates when given), and decode poses (VGGT's pose encoding). Outputs are float32 on the views' device.
     """
     g, v = views.shape[:2]
     flat = preprocess_images(views.reshape(g * v, *views.shape[2:]).float(), mode=preprocess_mode,
@@ -56,7 +56,7 @@ def run_verifier(
         for start in range(0, g, step):
             out = vggt(images[start:start + step].to(device))
             extrinsic, _ = pose_encoding_to_extri_intri(out.pose_enc.float(), tuple(images.shape[-2:]))
-            parts.append((to_homogeneous(extrinsic.float()), out.depth[..., 0].float(), out.depth_conf.float(),
+            parts.append((extrinsic_to_viewmats(extrinsic.float()), out.depth[..., 0].float(), out.depth_conf.float(),
                           out.world_points_conf.float()))
     extrinsics, depth, depth_conf, point_conf = (torch.cat(chunk).to(views.device) for chunk in zip(*parts))
     return VerifierRun(images=images, extrinsics=extrinsics, depth=depth, depth_conf=depth_conf, point_conf=point_conf)

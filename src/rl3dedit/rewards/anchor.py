@@ -13,11 +13,11 @@ __all__ = ["AnchorReward"]
 
 
 class AnchorReward:
-    """Fidelity to the single-view edit of the anchor view (`paper.md` §4.5).
+    """Fidelity to the single-view edit of the anchor view (paper Eq. 3).
 
     r_a = exp(-lambda * LPIPS(I'_a, I~_a)) in (0, 1], computed on the generated anchor view I'_a (before it is
     substituted) against the precomputed single-view edit I~_a. lambda is not stated by the paper; our presets use
-    2.0, which maps LPIPS 0.1-0.5 to r_a 0.82-0.37 (`paper.md` §6 advises spreading r_a over (0, 1)).
+    2.0, which maps LPIPS 0.1-0.5 to r_a 0.82-0.37 (the paper does not state the mapping; spreading r_a over (0, 1) keeps it comparable to the other terms).
 
     Args:
         lpips_model: an `LPIPS` (`load_lpips`), or any module mapping two (B, 3, H, W) batches in [0, 1] to (B,).

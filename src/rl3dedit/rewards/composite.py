@@ -1,4 +1,4 @@
-"""The training reward (paper Eq. 4) with the anchor substitution protocol (`paper.md` §4.2)."""
+"""The training reward (paper Eq. 4) with the anchor substitution protocol (paper Sec. 3.3)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def draw_anchor_index(generator: torch.Generator, num_views: int) -> int:
-    """Draw the anchor a uniformly from {0, ..., num_views - 1} (`paper.md` §4.2 step 2).
+    """Draw the anchor a uniformly from {0, ..., num_views - 1} (paper Sec. 3.3).
 
     Draw once per condition (training sample) and pass the same index for the whole GRPO group (step 3).
     """
@@ -30,7 +30,7 @@ def draw_anchor_index(generator: torch.Generator, num_views: int) -> int:
 class CompositeReward:
     """R = sum_k w_k r_k over the view-set reward's terms and the anchor reward (paper Eq. 4).
 
-    Protocol per call (`paper.md` §4.2): in every candidate, view `anchor_index` is replaced by the precomputed
+    Protocol per call (paper Sec. 3.3, docs/references.md §1): in every candidate, view `anchor_index` is replaced by the precomputed
     single-view edit `anchor_reference` before the view-set reward (VGGT) sees the set; r_a compares each
     candidate's own generated anchor view (before substitution) with the reference. One `anchor_index` serves
     the whole group, so members are compared fairly.

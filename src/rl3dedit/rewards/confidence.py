@@ -1,6 +1,6 @@
 """Per-pixel transforms of VGGT confidence maps before the spatial mean of r_D and r_P (paper Eq. 1).
 
-VGGT confidence is c = 1 + exp(x) >= 1 and unbounded (`vggt.md` §12, §15). It is trained against
+VGGT confidence is c = 1 + exp(x) >= 1 and unbounded (docs/references.md §4). It is trained against
 gamma |err| c - alpha log c, whose optimum is c* = alpha / err with alpha = 0.2: c is an inverse predicted error
 in normalised scene units, and pixels whose expected error exceeds ~0.2 of the scene scale collapse to c = 1.
 Reported real-model statistics: mean ~40, max ~260 (VGGT issue #225); "all nearly 1.0" for inconsistent or
@@ -9,12 +9,12 @@ low-overlap inputs (issue #170).
 Transforms (the paper says only "average confidence"):
 - `raw`: c itself (paper-literal). Means of tens with per-scene spreads of tens; mixed with r_T and r_a in [0, 1]
   under equal weights it decides the composite alone (GRPO's group z-score removes a common scale, not the
-  relative weight of terms, `vggt.md` §15).
+  relative weight of terms).
 - `inverse` (default): 1 - 1/c in [0, 1), identical to sigmoid(log(c - 1)), the sigmoid of VGGT's
   pre-activation logit. Since 1/c = err / alpha, it is 1 - 5 err per pixel: linear in the predicted error for
   reliable pixels, 0 for collapsed ones. Its mean is roughly the fraction of pixels with trustworthy geometry,
-  which is what inconsistent content lowers (confidence falls locally to ~1 where views disagree, `paper.md`
-  §4.1), while a few over-confident pixels (c ~ 260 vs 40) move it by < 0.02, so it cannot be hacked by
+  which is what inconsistent content lowers (confidence falls locally to ~1 where views disagree, paper
+  Fig. 5), while a few over-confident pixels (c ~ 260 vs 40) move it by < 0.02, so it cannot be hacked by
   sharpening already-good regions. It lies on the same [0, 1] scale as r_T and r_a.
 - `log`: log c in [0, inf); compresses but does not bound (mean ~3.7 for c ~ 40).
 

@@ -70,7 +70,11 @@ class RewardsConfig(BaseModel):
     @model_validator(mode="after")
     def _check_weights(self) -> "RewardsConfig":
         names = (*VIEW_REWARD_TERMS[self.view_reward], ANCHOR_TERM)
-        if "weights" not in self.model_fields_set:
+        # Unset weights, or another view reward's untouched defaults (a preset's weights after
+        # `--set rewards.view_reward=sfm`), become this view reward's defaults; custom weights are checked as given.
+        other_defaults = [default_weights((*terms, ANCHOR_TERM)) for name, terms in VIEW_REWARD_TERMS.items()
+                          if name != self.view_reward]
+        if "weights" not in self.model_fields_set or self.weights in other_defaults:
             self.weights = default_weights(names)
         self.weights = check_weights(self.weights, names, f"rewards.weights (view_reward={self.view_reward!r})")
         return self

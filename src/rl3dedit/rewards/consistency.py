@@ -43,7 +43,7 @@ class ConsistencyEvaluation:
 
 
 class ConsistencyReward:
-    """RL3DEdit's VGGT reward on a set of views (`paper.md` §4.3-4.4).
+    """RL3DEdit's VGGT reward on a set of views (paper Eqs. 1-2).
 
     - r_D = (1/M) sum_m mean(f(conf_D^m)), r_P = (1/M) sum_m mean(f(conf_P^m)) (Eq. 1), f the confidence transform
       (`rewards.confidence`; default `inverse`, 1 - 1/c, which keeps r_D and r_P in [0, 1) like r_T and r_a).

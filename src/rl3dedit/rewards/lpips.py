@@ -92,16 +92,9 @@ class LPIPS(nn.Module):
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise FileNotFoundError(f"LPIPS weights file {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from rl3dedit.files import read_weights
 
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
-    return state
+    return read_weights(path, "LPIPS weights file")
 
 
 def _random_init(model: LPIPS, seed: int) -> None:

@@ -15,6 +15,7 @@ from rl3dedit.rewards.consistency import ConsistencyReward
 from rl3dedit.rewards.lpips import load_lpips
 from rl3dedit.rewards.sfm import SfMReward
 from rl3dedit.rewards.warp import WarpReward
+from rl3dedit.scene import GaussianScene
 
 __all__ = ["REWARD_NAMES", "RewardSettings", "build_composite_reward", "build_reward"]
 
@@ -35,22 +36,24 @@ def _vggt(settings: RewardSettings, device: torch.device | str, vggt: torch.nn.M
     return vggt if vggt is not None else load_verifier(settings.verifier, torch.device(device))
 
 
-def _consistency(settings, device, vggt):
+def _consistency(settings, device, vggt, scene=None):
     return ConsistencyReward(_vggt(settings, device, vggt), confidence_transform=settings.rewards.confidence_transform,
                              image_size=settings.verifier.image_size,
                              preprocess_mode=settings.verifier.preprocess_mode)
 
 
-def _warp(settings, device, vggt):
+def _warp(settings, device, vggt, scene=None):
+    if scene is not None:  # the source scene's rendered depth: no verifier weights needed
+        return WarpReward(scene=scene, depth_rel_threshold=settings.rewards.depth_rel_threshold)
     return WarpReward(_vggt(settings, device, vggt), image_size=settings.verifier.image_size,
                       depth_rel_threshold=settings.rewards.depth_rel_threshold)
 
 
-def _sfm(settings, device, vggt):
+def _sfm(settings, device, vggt, scene=None):
     return SfMReward()
 
 
-def _anchor(settings, device, vggt):
+def _anchor(settings, device, vggt, scene=None):
     if settings.rewards.lpips_weights is None and not settings.rewards.allow_random_lpips:
         raise FileNotFoundError(
             "the anchor reward needs LPIPS weights: set rewards.lpips_weights to the lpips package's alex.pth "
@@ -61,9 +64,9 @@ def _anchor(settings, device, vggt):
     return AnchorReward(lpips, settings.rewards.anchor_lambda)
 
 
-def _composite(settings, device, vggt):
+def _composite(settings, device, vggt, scene=None):
     anchor = _anchor(settings, device, vggt)  # first: a missing LPIPS file fails before VGGT-1B is loaded
-    view_reward = _BUILDERS[settings.rewards.view_reward](settings, device, vggt)
+    view_reward = _BUILDERS[settings.rewards.view_reward](settings, device, vggt, scene)
     return CompositeReward(view_reward, anchor, settings.rewards.weights)
 
 
@@ -84,6 +87,7 @@ def build_reward(
     *,
     device: torch.device | str = "cpu",
     vggt: torch.nn.Module | None = None,
+    scene: GaussianScene | None = None,
 ):
     """A reward by name (`consistency`, `sfm`, `warp`, `anchor`, `composite`), or the composite for a config.
 
@@ -93,16 +97,19 @@ def build_reward(
         settings: the `RunConfig`-like object a name is built from; None = the default sections.
         device: where VGGT and LPIPS run.
         vggt: an already-loaded verifier to reuse instead of loading `settings.verifier`.
+        scene: the source scene the views come from; `warp` then takes its rendered depth instead of VGGT's
+            (no verifier weights needed).
     """
     if not isinstance(name_or_config, str):
-        return build_composite_reward(name_or_config, device, vggt=vggt)
+        return build_composite_reward(name_or_config, device, vggt=vggt, scene=scene)
     if name_or_config not in _BUILDERS:
         raise ValueError(f"unknown reward {name_or_config!r}; valid names: {', '.join(REWARD_NAMES)}")
-    return _BUILDERS[name_or_config](settings if settings is not None else _Defaults(), device, vggt)
+    return _BUILDERS[name_or_config](settings if settings is not None else _Defaults(), device, vggt, scene)
 
 
 def build_composite_reward(
-    config: RewardSettings, device: torch.device | str = "cpu", *, vggt: torch.nn.Module | None = None
+    config: RewardSettings, device: torch.device | str = "cpu", *, vggt: torch.nn.Module | None = None,
+    scene: GaussianScene | None = None,
 ) -> CompositeReward:
     """The training reward of a run: `rewards.view_reward` + anchor reward with `rewards.weights` (paper Eq. 4)."""
-    return _composite(config, device, vggt)
+    return _composite(config, device, vggt, scene)

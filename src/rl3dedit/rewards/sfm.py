@@ -1,4 +1,4 @@
-"""SfM reward r_SfM (`paper.md` §4.7): a rejected alternative to VGGT, kept for the ablation (Table 2, 4).
+"""SfM reward r_SfM (paper appendix S2.2): a rejected alternative to VGGT, kept for the ablation (Table 2, 4).
 
 r_SfM = (N_reg / M) * exp(-e), with known (source) cameras. What this implementation does, per candidate:
 
@@ -13,6 +13,9 @@ r_SfM = (N_reg / M) * exp(-e), with known (source) cameras. What this implementa
 This is the paper's definition with COLMAP's incremental mapper replaced by matching and triangulation against
 the known poses, which is what "GT extrinsics used" leaves to do. As the paper reports, it is hacked by
 textureless or blank outputs: few keypoints leave few, easily consistent matches.
+
+Per view (which views break the set): min(1, n_v / min_inliers) * exp(-e_v), with n_v the view's inlier
+observations and e_v their mean reprojection error; 0 for a view without inliers.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import logging
 import numpy as np
 import torch
 
-from rl3dedit.rewards.breakdown import RewardBreakdown, check_views
+from rl3dedit.rewards.breakdown import RewardBreakdown, check_cameras, check_views
 from rl3dedit.rewards.config import VIEW_REWARD_TERMS
 from rl3dedit.scene import Cameras
 
@@ -78,6 +81,7 @@ class SfMReward:
     """
 
     term_names: tuple[str, ...] = VIEW_REWARD_TERMS["sfm"]
+    needs_cameras: bool = True
 
     def __init__(self, *, min_inliers: int = 15, max_error_px: float = 4.0, ratio: float = 0.8) -> None:
         if min_inliers < 1 or max_error_px <= 0 or not 0 < ratio <= 1:
@@ -103,11 +107,12 @@ class SfMReward:
         xy = torch.tensor([[kp.x, kp.y] for kp in keypoints], dtype=torch.float64).reshape(-1, 2)
         return xy, torch.from_numpy(np.asarray(descriptors.data, dtype=np.float32)).reshape(-1, 128)
 
-    def _score_one(self, views: torch.Tensor, projections: torch.Tensor) -> tuple[float, float, int]:
-        """(r_SfM, mean error px, registered views) for one candidate's views (V, 3, H, W)."""
+    def _score_one(self, views: torch.Tensor, projections: torch.Tensor) -> tuple[float, float, int, torch.Tensor]:
+        """(r_SfM, mean error px, registered views, (V,) per-view scores) for one candidate's views (V, 3, H, W)."""
         v = views.shape[0]
         features = [self._features(view) for view in views]
         observations = torch.zeros(v, dtype=torch.long)
+        error_sums = torch.zeros(v, dtype=torch.float64)
         errors: list[torch.Tensor] = []
         for a in range(v):
             for b in range(a + 1, v):
@@ -122,26 +127,33 @@ class SfMReward:
                 count = int(inlier.sum())
                 observations[a] += count
                 observations[b] += count
+                error_sums[a] += err_a[inlier].sum()
+                error_sums[b] += err_b[inlier].sum()
                 errors.extend([err_a[inlier], err_b[inlier]])
         all_errors = torch.cat(errors) if errors else torch.zeros(0, dtype=torch.float64)
         registered = int((observations >= self.min_inliers).sum())
+        seen = observations > 0
+        per_view = torch.where(
+            seen, (observations / self.min_inliers).clamp(max=1) * torch.exp(-error_sums / observations.clamp_min(1)),
+            torch.zeros(v, dtype=torch.float64))
         if len(all_errors) == 0:
-            return 0.0, float("inf"), registered
+            return 0.0, float("inf"), registered, per_view
         mean_error = float(all_errors.mean())
-        return registered / v * float(np.exp(-mean_error)), mean_error, registered
+        return registered / v * float(np.exp(-mean_error)), mean_error, registered, per_view
 
-    def score(self, views: torch.Tensor, cameras: Cameras) -> RewardBreakdown:
+    def score(self, views: torch.Tensor, cameras: Cameras | None) -> RewardBreakdown:
         """r_SfM for G candidates: views (G, V, 3, H, W) in [0, 1], the V known cameras (rescaled to H x W)."""
         check_views(views)
         g, v, _, h, w = views.shape
-        if len(cameras) != v:
-            raise ValueError(f"cameras has {len(cameras)} cameras for {v} views per candidate")
+        check_cameras(self, cameras, v)
+        assert cameras is not None
         projections = _projection_matrices(cameras.rescaled(w, h).to("cpu"))
-        values = []
+        values, per_view = [], []
         for i in range(g):
-            reward, error, registered = self._score_one(views[i].detach().float().cpu(), projections)
+            reward, error, registered, view_scores = self._score_one(views[i].detach().float().cpu(), projections)
             logger.debug("candidate %d: r_SfM %.4f, %d/%d views registered, mean error %.3f px",
                          i, reward, registered, v, error)
             values.append(reward)
+            per_view.append(view_scores)
         r = torch.tensor(values, dtype=torch.float32, device=views.device)
-        return RewardBreakdown(total=r, terms={"sfm": r})
+        return RewardBreakdown(total=r, terms={"sfm": r}, per_view=torch.stack(per_view).float().to(views.device))

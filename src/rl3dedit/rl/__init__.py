@@ -1,4 +1,4 @@
-"""rl3dedit.rl: GRPO training of the grid editor (paper.md §5): manifest and prepared data, GRPO math, trainer,
+"""rl3dedit.rl: GRPO training of the grid editor (the paper's GRPO stage): manifest and prepared data, GRPO math, trainer,
 checkpoints, EMA, export.
 
 Names are imported on first use (`rl3dedit.lazy`), so configs and the CLI load without diffusers or transformers.
@@ -48,5 +48,27 @@ _EXPORTS = {
     "swapped_in": "rl3dedit.rl.ema",
 }
 
-__all__ = sorted(_EXPORTS)
+# The public API (20 names). Helpers and internals stay importable from the package but are not part of it.
+__all__ = [
+    "GRPOTrainer",
+    "Manifest",
+    "PrepareReport",
+    "PreparedDataset",
+    "PreparedSample",
+    "RLConfig",
+    "SampleSpec",
+    "TrainResult",
+    "build_editor",
+    "builtin_manifest_path",
+    "clipped_surrogate",
+    "export_adapter",
+    "group_advantages",
+    "load_checkpoint",
+    "load_manifest",
+    "parse_manifest",
+    "prepare_dataset",
+    "run_training",
+    "sample_specs",
+    "save_checkpoint",
+]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

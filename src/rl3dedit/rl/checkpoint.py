@@ -16,7 +16,6 @@ state above is all a resumed run needs to continue bit for bit.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -27,9 +26,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from rl3dedit.files import atomic_dir
+from rl3dedit.errors import InputError
+from rl3dedit.files import atomic_dir, dumps_json, read_json, read_torch_file, read_weights
 from rl3dedit.provenance import provenance
 from rl3dedit.rl.ema import EMAState
 
@@ -107,7 +107,7 @@ def save_checkpoint(run_dir: Path, *, state: CheckpointState, named_params: dict
         torch.save(_rng_states(), tmp / "rng.pt")
         meta = {"update": state.update, "samples_seen": state.samples_seen,
                 "ema_updates": ema.num_updates if ema is not None else None, "provenance": provenance(), **state.extra}
-        (tmp / "state.json").write_text(json.dumps(meta, indent=1))
+        (tmp / "state.json").write_text(dumps_json(meta, indent=1))
         from rl3dedit.config import dump_config
 
         dump_config(config, tmp / "config.yaml")
@@ -123,7 +123,7 @@ def load_checkpoint(path: Path, *, named_params: dict[str, torch.nn.Parameter], 
                     scheduler: torch.optim.lr_scheduler.LRScheduler, ema: EMAState | None) -> CheckpointState:
     """Restore everything `save_checkpoint` wrote into the given live objects (parameters copied in place)."""
     path = Path(path)
-    weights = load_file(str(path / "trainable.safetensors"))
+    weights = read_weights(path / "trainable.safetensors", "checkpoint weights file")
     missing = sorted(set(named_params) - set(weights))
     unexpected = sorted(set(weights) - set(named_params))
     if missing or unexpected:
@@ -135,17 +135,19 @@ def load_checkpoint(path: Path, *, named_params: dict[str, torch.nn.Parameter], 
                 raise ValueError(f"{path}: {name} has shape {tuple(weights[name].shape)}, the model expects "
                                  f"{tuple(param.shape)}")
             param.copy_(weights[name])
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
-    scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
-    meta = json.loads((path / "state.json").read_text())
+    optimizer.load_state_dict(read_torch_file(path / "optimizer.pt", "optimizer state"))
+    scheduler.load_state_dict(read_torch_file(path / "scheduler.pt", "scheduler state"))
+    meta = read_json(path / "state.json", "checkpoint state")
+    if not isinstance(meta, dict) or not all(isinstance(meta.get(k), int) for k in ("update", "samples_seen")):
+        raise InputError(f"{path / 'state.json'}: expected a JSON object with integer 'update' and 'samples_seen'")
     if ema is not None:
         ema_file = path / "ema.safetensors"
         if not ema_file.is_file():
             raise ValueError(f"{path}: no ema.safetensors, but rl.ema is on")
-        shadow = load_file(str(ema_file))
+        shadow = read_weights(ema_file, "EMA weights file")
         for name, tensor in zip(named_params, ema.shadow, strict=True):
             tensor.copy_(shadow[name])
         ema.num_updates = int(meta["ema_updates"])
-    _set_rng_states(torch.load(path / "rng.pt", weights_only=True))
+    _set_rng_states(read_torch_file(path / "rng.pt", "random-number state"))
     extra = {k: v for k, v in meta.items() if k not in ("update", "samples_seen", "ema_updates", "torch")}
     return CheckpointState(update=int(meta["update"]), samples_seen=int(meta["samples_seen"]), extra=extra)

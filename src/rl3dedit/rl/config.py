@@ -1,7 +1,7 @@
 """GRPO training settings (the `rl:` section of a preset).
 
 Names follow the project glossary (`group_size`, `clip_range`, `kl_coef`, `noise_level`, `window_size`,
-`num_steps`). Values the paper leaves open default to Flow-GRPO's (paper.md §6 table).
+`num_steps`). Values the paper leaves open default to Flow-GRPO's (https://arxiv.org/abs/2505.05470); docs/training.md lists each choice.
 """
 
 from typing import Literal
@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class RLConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # --- rollouts (paper.md §5.3-5.5)
+    # --- rollouts (the paper's SDE exploration, window and group)
     group_size: int = Field(16, ge=2)
     """G, rollouts per condition (paper: 16). GRPO needs at least 2 to compare."""
     num_steps: int = Field(12, ge=2)
@@ -22,7 +22,7 @@ class RLConfig(BaseModel):
     window_size: int = Field(4, ge=1)
     """MixGRPO window: consecutive SDE (and trained) steps per rollout (paper: 4)."""
     window_strategy: Literal["progressive", "random"] = "progressive"
-    """How the window start moves over updates (paper §5.4 names MixGRPO, not its movement): `progressive` =
+    """How the window start moves over updates (the paper names MixGRPO, not its movement): `progressive` =
     MixGRPO's slide (from window_min_start, `window_stride` steps every `window_iters_per_shift` updates, stopping
     at window_max_start); `random` = Flow-GRPO-Fast (uniform in window_min_start..window_max_start per update,
     seeded by (seed, update); Flow-GRPO-Fast's own range (0, N/2) is window_max_start = num_steps // 2 - 1)."""
@@ -36,13 +36,13 @@ class RLConfig(BaseModel):
     window_roll_back: bool = False
     """`progressive` only: return to window_min_start after the last start instead of staying there (MixGRPO's
     `roll_back`)."""
-    guidance_scale: float = 2.5
-    """Embedded guidance during rollouts and log-prob recomputation (no true CFG; flow_grpo.md §11)."""
+    guidance_scale: float = Field(2.5, ge=0)
+    """Embedded guidance during rollouts and log-prob recomputation (no true CFG, as Flow-GRPO's Kontext recipe)."""
     rollout_batch_size: int | None = Field(None, ge=1)
     """Members per transformer call in rollouts and in the update (same chunks keep the ratio exactly 1); None =
     all members of the process's share in one call."""
 
-    # --- objective (paper.md §5.6; flow_grpo.md §7-9)
+    # --- objective (the paper's clipped objective with KL; Flow-GRPO's defaults)
     clip_range: float = Field(1e-4, gt=0)
     """PPO ratio clip epsilon (not stated; Flow-GRPO default 1e-4)."""
     adv_clip: float = Field(5.0, gt=0)
@@ -53,12 +53,12 @@ class RLConfig(BaseModel):
     """Added to the std in the advantage denominator."""
     kl_coef: float = Field(0.0, ge=0)
     """beta of the KL to the LoRA-disabled base model (not stated; Flow-GRPO Kontext uses 0). 0 skips that pass."""
-    kl_form: Literal["flow_grpo", "exact"] = "flow_grpo"
-    """How the per-step KL is normalised: `flow_grpo` = mean (mu - mu_ref)² / (2·std_dev_t²), Flow-GRPO's form, so
+    kl_form: Literal["flow-grpo", "exact"] = "flow-grpo"
+    """How the per-step KL is normalised: `flow-grpo` = mean (mu - mu_ref)² / (2·std_dev_t²), Flow-GRPO's form, so
     beta values from the literature carry over; `exact` = the exact Gaussian KL, / (2·s²) with s² = std_dev_t²·|dt|
     (1/|dt| times stronger: 6-36x over the 12 paper steps)."""
 
-    # --- optimisation (flow_grpo.md §13)
+    # --- optimisation (Flow-GRPO's defaults)
     learning_rate: float = Field(3e-4, gt=0)
     adam_beta1: float = Field(0.9, ge=0, lt=1)
     adam_beta2: float = Field(0.999, ge=0, lt=1)
@@ -81,14 +81,14 @@ class RLConfig(BaseModel):
     (base FLUX.1-Kontext, as the paper trains); `editor.transformer_file` and `editor.lora` (e.g. the released
     RL3DEdit weights used for editing) are deliberately not applied to training."""
 
-    # --- LoRA (paper.md §5.1)
+    # --- LoRA (the paper: rank 32, alpha 32)
     lora_rank: int = Field(32, ge=1)
     lora_alpha: float = Field(32.0, gt=0)
     lora_targets: list[str] | None = None
     """Target module names; None = the 13 Kontext modules (`editor.KONTEXT_LORA_TARGETS`)."""
     lora_init_seed: int = 0
 
-    # --- EMA (flow_grpo.md §14)
+    # --- EMA (Flow-GRPO's)
     ema: bool = True
     ema_decay: float = Field(0.9, ge=0, lt=1)
     ema_interval: int = Field(8, ge=1)

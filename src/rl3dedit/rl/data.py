@@ -1,20 +1,24 @@
 """The training manifest: scenes, their editing prompts and view sets; every (view set, prompt) pair is a sample.
 
-paper.md §7: 8 scenes, 70 prompts, 18-23 view sets of 9 views per scene, 1,319 samples = (view set, prompt)
+The paper's training data: 8 scenes, 70 prompts, 18-23 view sets of 9 views per scene, 1,319 samples = (view set, prompt)
 pairs. A manifest is YAML, validated on load; errors name the entry (`scenes[2].prompts[0]: empty`).
 
 ```yaml
 scenes:
   - name: synth                 # unique, used in sample ids
-    synthetic: {num_views: 24, size: 64, seed: 0}    # exactly one of synthetic / ply+cameras / capture
+    source: {kind: synthetic, num_views: 24, size: 64, seed: 0}   # a `pipeline.source.SceneSource`
     prompts: ["Turn the object red", "Make it look like marble"]
     view_sets: {auto: 2}        # or explicit camera indices: [[0, 3, 6, ...], [1, 4, 7, ...]]
   - name: face
-    capture: ../../data/face    # nerfstudio / COLMAP folder; relative paths start at the manifest's folder
-    ply: ../../data/face/scene.ply   # optional with capture (else the capture's sparse points are splatted)
+    # nerfstudio / COLMAP folder; relative paths start at the manifest's folder. `ply` is optional (without it a
+    # base 3DGS is fitted first).
+    source: {kind: capture, path: ../../data/face, ply: ../../data/face/scene.ply}
     prompts: [...]
     view_sets: {auto: 20}
 ```
+
+The flat form of the first manifests (`synthetic: {...}`, `capture:` [+ `ply:`], or `ply:` + `cameras:` directly
+on the entry) is still read and converted to `source`.
 """
 
 from __future__ import annotations
@@ -26,15 +30,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rl3dedit.files import read_yaml
+from rl3dedit.pipeline.source import SceneSource
 
-
-class SyntheticSpec(BaseModel):
-    """A procedurally generated scene (`rl3dedit.scene.synthetic.make_synthetic_capture`)."""
-
-    model_config = ConfigDict(extra="forbid")
-    num_views: int = Field(24, ge=2)
-    size: int = Field(64, ge=16)
-    seed: int = 0
+_FLAT_SOURCE_KEYS = ("synthetic", "ply", "cameras", "capture")
 
 
 class AutoViewSets(BaseModel):
@@ -48,10 +46,7 @@ class SceneEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    synthetic: SyntheticSpec | None = None
-    ply: str | None = None
-    cameras: str | None = None
-    capture: str | None = None
+    source: SceneSource
     prompts: list[str]
     view_sets: AutoViewSets | list[list[int]]
 
@@ -84,18 +79,33 @@ class SceneEntry(BaseModel):
                                      f"found {views}")
         return value
 
-    @model_validator(mode="after")
-    def _source(self) -> "SceneEntry":
-        sources = [s for s, on in (("synthetic", self.synthetic is not None), ("capture", self.capture is not None),
-                                   ("ply", self.ply is not None and self.capture is None)) if on]
-        if len(sources) != 1:
-            raise ValueError("give exactly one scene source: `synthetic`, `capture` (optionally with `ply`), or "
-                             f"`ply` + `cameras`; found {sources or 'none'}")
-        if sources == ["ply"] and self.cameras is None:
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_source(cls, data: object) -> object:
+        """The first manifests' flat keys (`synthetic` / `capture` [+ `ply`] / `ply` + `cameras`) as `source`."""
+        if not isinstance(data, dict) or not any(data.get(k) is not None for k in _FLAT_SOURCE_KEYS):
+            if isinstance(data, dict) and "source" not in data:
+                raise ValueError("give exactly one scene source: `source: {kind: synthetic | ply | capture, ...}`; "
+                                 "found none")
+            return {k: v for k, v in data.items() if k not in _FLAT_SOURCE_KEYS} if isinstance(data, dict) else data
+        flat = {k: data.get(k) for k in _FLAT_SOURCE_KEYS}
+        rest = {k: v for k, v in data.items() if k not in _FLAT_SOURCE_KEYS}
+        if "source" in data:
+            raise ValueError(f"give `source` or the flat keys {list(_FLAT_SOURCE_KEYS)}, not both")
+        if flat["synthetic"] is not None:
+            if flat["ply"] or flat["cameras"] or flat["capture"]:
+                raise ValueError("a `synthetic` scene takes no `ply`, `cameras` or `capture`")
+            synthetic = flat["synthetic"]
+            return {**rest, "source": {"kind": "synthetic", **(synthetic if isinstance(synthetic, dict) else {})}}
+        if flat["capture"] is not None:
+            if flat["cameras"] is not None:
+                raise ValueError("a `capture` holds its own cameras; drop `cameras`")
+            return {**rest, "source": {"kind": "capture", "path": flat["capture"], "ply": flat["ply"]}}
+        if flat["cameras"] is None:
             raise ValueError("`ply` without `capture` needs `cameras` (cameras.json, transforms.json or COLMAP)")
-        if self.synthetic is not None and (self.ply or self.cameras):
-            raise ValueError("a `synthetic` scene takes no `ply` or `cameras`")
-        return self
+        if flat["ply"] is None:
+            raise ValueError("give exactly one scene source: `cameras` needs a `ply`")
+        return {**rest, "source": {"kind": "ply", "ply": flat["ply"], "cameras": flat["cameras"]}}
 
 
 class Manifest(BaseModel):
@@ -152,7 +162,9 @@ def _location(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("list[list[int]]", "AutoViewSets") or "function-after" in str(part):
+        elif part in ("list[list[int]]", "AutoViewSets", "synthetic", "ply", "capture") and out.endswith("source"):
+            continue
+        elif part in ("list[list[int]]", "AutoViewSets") or "function-" in str(part):
             continue
         else:
             out += f".{part}" if out else str(part)

@@ -6,15 +6,15 @@ resumed run sees exactly the samples an uninterrupted one would.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from rl3dedit.rl.prepare import INDEX_NAME, cameras_from_json
+from rl3dedit.files import read_json
+from rl3dedit.rl.prepare import INDEX_NAME, INDEX_VERSION
 from rl3dedit.rl.seeding import derive_seed
-from rl3dedit.scene import Cameras
+from rl3dedit.scene import Cameras, read_cameras_json
 
 
 @dataclass
@@ -44,7 +44,10 @@ class PreparedDataset:
         path = self.root / INDEX_NAME
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist; run `rl3dedit prepare --manifest M --out {self.root}`")
-        index = json.loads(path.read_text())
+        index = read_json(path, "prepared data index")
+        if not isinstance(index, dict) or index.get("version") != INDEX_VERSION:
+            found = index.get("version") if isinstance(index, dict) else None
+            raise ValueError(f"{path}: index version {found} is not {INDEX_VERSION}; prepare the data again")
         if not index.get("complete"):
             raise ValueError(f"{path}: preparation is incomplete; rerun `rl3dedit prepare` on the same folder to "
                              "finish it")
@@ -72,7 +75,7 @@ class PreparedDataset:
         anchors = sorted(sample_dir.glob("anchor_*.png"))
         if not sources or len(sources) != len(anchors):
             raise ValueError(f"{sample_dir}: found {len(anchors)} anchors for {len(sources)} source views in {set_dir}")
-        cameras = cameras_from_json(json.loads((set_dir / "cameras.json").read_text()))
+        cameras = read_cameras_json(set_dir / "cameras.json")
         return PreparedSample(
             id=sample_id, prompt=entry["prompt"],
             source_views=torch.stack([load_image(p) for p in sources]).float(),
@@ -93,7 +96,7 @@ def sample_at(position: int, num_samples: int, seed: int) -> tuple[int, int]:
 
 
 def member_share(group_size: int, num_processes: int, process_index: int) -> list[int]:
-    """The K-repeat sampler's split of one group (flow_grpo.md §9): every process takes group_size/num_processes
+    """The K-repeat sampler's split of one group (Flow-GRPO's K-repeat sampler, docs/references.md §3): every process takes group_size/num_processes
     members of the same condition; members differ by their seeds, so the group is the union over processes."""
     if group_size % num_processes:
         raise ValueError(f"rl.group_size={group_size} must be divisible by the number of processes "

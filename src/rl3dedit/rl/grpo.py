@@ -2,23 +2,23 @@
 
 Pure functions of tensors; no model, no trainer state. What this is, exactly:
 
-1. Advantages (paper.md §5.5): A_i = (R_i - mean_group(R)) / (std_group(R) + eps), the paper's per-group std.
-   `std="batch"` gives Flow-GRPO's default instead (`global_std=True`, flow_grpo.md §9). Groups are explicit ids
+1. Advantages (the paper's group advantage): A_i = (R_i - mean_group(R)) / (std_group(R) + eps), the paper's per-group std.
+   `std="batch"` gives Flow-GRPO's default instead (`global_std=True` in Flow-GRPO's configs, docs/references.md §3). Groups are explicit ids
    from the current batch only, never prompt strings with history (Flow-GRPO's stat tracker keys by prompt text).
    The std is the population std (unbiased=False), as in Flow-GRPO's `np.std`.
 2. Zero-variance groups (every member scored the same) get advantage 0 and are reported in a mask so the trainer
-   can skip their backward passes, as Flow-GRPO drops them (flow_grpo.md §9); Flow-GRPO re-adds a few at random to
+   can skip their backward passes, as Flow-GRPO drops them; Flow-GRPO re-adds a few at random to
    keep batch counts divisible, which we do not need (our accumulation divides by the number actually used).
-3. Objective (paper.md §5.6, flow_grpo.md §7): per recorded step, ratio = exp(lp_new - lp_old) with lp the
+3. Objective (the paper's clipped objective, as in Flow-GRPO): per recorded step, ratio = exp(lp_new - lp_old) with lp the
    per-element-mean Gaussian log-prob; loss = max(-A·ratio, -A·clip(ratio, 1-eps, 1+eps)) with A clamped to
    ±adv_clip (Flow-GRPO: 5). Returned per element, so the caller chooses the normaliser (the trainer divides by
    the total count of (member, step) terms of the update, which makes gradient accumulation exact).
 4. KL: both per-step policies are Gaussians with the same covariance s²I (s = std_dev_t·√|dt|), so the exact KL
    is ||mu - mu_ref||² / (2 s²). Flow-GRPO divides by 2·std_dev_t² instead (= the exact KL times |dt|;
-   https://github.com/yifan123/flow_grpo, scripts/train_flux_kontext.py). `form="flow_grpo"` (the default) takes
+   its FLUX.1-Kontext training script, docs/references.md §3). `form="flow-grpo"` (the default) takes
    Flow-GRPO's form so its beta values carry over; `form="exact"` the exact per-element KL. The paper's text puts the KL against the original model and its
    Fig. 2 against pi_old; we use the original model (LoRA disabled), as Flow-GRPO does.
-5. Diagnostics (flow_grpo.md §7): approx_kl = ½·mean((lp_new - lp_old)²) and the fraction of clipped ratios.
+5. Diagnostics (Flow-GRPO's): approx_kl = ½·mean((lp_new - lp_old)²) and the fraction of clipped ratios.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class GroupAdvantages:
 
 def group_advantages(rewards: Tensor, group_ids: Tensor, *, std: Literal["group", "batch"] = "group",
                      eps: float = 1e-4, zero_std_tol: float = 1e-12) -> GroupAdvantages:
-    """Normalise rewards within groups (paper.md §5.5; flow_grpo.md §9).
+    """Normalise rewards within groups (the paper's per-group z-score; Flow-GRPO's `global_std` option).
 
     Args:
         rewards: (N,) one scalar reward per rollout.
@@ -102,7 +102,7 @@ def group_advantages(rewards: Tensor, group_ids: Tensor, *, std: Literal["group"
 
 def clipped_surrogate(log_prob: Tensor, old_log_prob: Tensor, advantages: Tensor, clip_range: float,
                       adv_clip: float) -> Tensor:
-    """PPO-clip loss per element (flow_grpo.md §7; paper.md §5.6, J_clip with a minus sign).
+    """PPO-clip loss per element (the paper's J_clip with a minus sign, as Flow-GRPO computes it).
 
     loss = max(-A·rho, -A·clip(rho, 1-eps, 1+eps)), rho = exp(log_prob - old_log_prob), A = clamp(adv, ±adv_clip).
 
@@ -122,7 +122,7 @@ def clipped_surrogate(log_prob: Tensor, old_log_prob: Tensor, advantages: Tensor
     return torch.maximum(unclipped, clipped)
 
 
-KLForm = Literal["flow_grpo", "exact"]
+KLForm = Literal["flow-grpo", "exact"]
 
 
 def kl_penalty(mean: Tensor, ref_mean: Tensor, std: Tensor, std_dev_t: Tensor | None = None,
@@ -130,28 +130,28 @@ def kl_penalty(mean: Tensor, ref_mean: Tensor, std: Tensor, std_dev_t: Tensor | 
     """The per-step KL to the reference policy, averaged over non-batch dims.
 
     mean, ref_mean: (B, L, C) step means under the policy and under the reference (LoRA disabled);
-    std: (B, 1, 1) the shared per-step scale s = std_dev_t·√|dt|; std_dev_t: (B, 1, 1), needed by `flow_grpo`.
+    std: (B, 1, 1) the shared per-step scale s = std_dev_t·√|dt|; std_dev_t: (B, 1, 1), needed by `flow-grpo`.
     Returns (B,) fp32:
     - `exact`: KL(N(mean, s²I) || N(ref_mean, s²I)) = mean_elems (mean - ref_mean)² / (2 s²);
-    - `flow_grpo`: mean_elems (mean - ref_mean)² / (2 std_dev_t²) (Flow-GRPO's value = the exact one times |dt|).
+    - `flow-grpo`: mean_elems (mean - ref_mean)² / (2 std_dev_t²) (Flow-GRPO's value = the exact one times |dt|).
     """
     if mean.shape != ref_mean.shape:
         raise ValueError(f"mean {tuple(mean.shape)} and ref_mean {tuple(ref_mean.shape)} differ")
     if form == "exact":
         scale = std
-    elif form == "flow_grpo":
+    elif form == "flow-grpo":
         if std_dev_t is None:
-            raise ValueError("form='flow_grpo' needs std_dev_t")
+            raise ValueError("form='flow-grpo' needs std_dev_t")
         scale = std_dev_t
     else:
-        raise ValueError(f"form must be 'flow_grpo' or 'exact', got {form!r}")
+        raise ValueError(f"form must be 'flow-grpo' or 'exact', got {form!r}")
     diff = mean.float() - ref_mean.float().detach()
     per_element = diff**2 / (2.0 * scale.float() ** 2)
     return per_element.mean(dim=tuple(range(1, per_element.ndim)))
 
 
 def approx_kl(log_prob: Tensor, old_log_prob: Tensor) -> Tensor:
-    """½·mean((lp_new - lp_old)²), a 0-d diagnostic of how far the policy moved (flow_grpo.md §7)."""
+    """½·mean((lp_new - lp_old)²), a 0-d diagnostic of how far the policy moved (Flow-GRPO's)."""
     return 0.5 * ((log_prob.detach().float() - old_log_prob.float()) ** 2).mean()
 
 

@@ -1,14 +1,15 @@
 """Offline preparation of a training manifest: render every view set, precompute the anchor references.
 
-For each scene: load it (synthetic / .ply + cameras / capture), resolve its view sets (explicit indices or
-`select_views` on deterministic camera subsets), render each set's source views at the preset's view size; for
+For each scene: load it (`pipeline.load_scene_source`), resolve its view sets (explicit indices or `select_views`
+on deterministic camera subsets), render each set with `pipeline.prepare_view_set` (the size and renderer the edit
+job uses, so training views match the views edited at inference); for
 each (view set, prompt) sample, edit every view alone with the base editor (the paper's offline single-view
-Kontext edits Ĩ_m, paper.md §4.2 step 1; an ODE run of `KontextGridEditor.sample` with the bare instruction).
+Kontext edits Ĩ_m of the anchor protocol, paper Sec. 3.3; an ODE run of `KontextGridEditor.sample` with the bare instruction).
 
 Layout of the output folder (`PreparedDataset` reads it):
     index.json                              finished samples and view sets (rewritten atomically after each item)
     view_sets/<scene>-vNNN/source_XX.png    the V source views, grid (row-major) order
-    view_sets/<scene>-vNNN/cameras.json     their cameras (w2c OpenCV viewmats, pixel Ks, size) and capture indices
+    view_sets/<scene>-vNNN/cameras.json     their cameras (INRIA cameras.json; `id` = the camera's capture index)
     samples/<id>/anchor_XX.png              the V single-view edits of that sample's prompt
     samples/<id>/meta.json                  prompt, seeds, view set
 Each item is written into a temporary folder and renamed, then the index is updated, so an interrupted run leaves
@@ -17,7 +18,6 @@ only whole items; rerunning skips them (resumable).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,11 +26,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from rl3dedit.files import atomic_dir, atomic_path
-from rl3dedit.render import render_images
+from rl3dedit.files import atomic_dir, read_json, write_json
+from rl3dedit.pipeline.source import load_scene_source
+from rl3dedit.pipeline.view_set import prepare_view_set
+from rl3dedit.progress import Progress
 from rl3dedit.rl.data import Manifest, SampleSpec, SceneEntry, sample_specs
 from rl3dedit.rl.seeding import derive_seed
-from rl3dedit.scene import Cameras, GaussianScene
+from rl3dedit.scene import Cameras, GaussianScene, write_cameras_json
 
 if TYPE_CHECKING:
     from rl3dedit.config import RunConfig
@@ -38,9 +40,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 INDEX_NAME = "index.json"
-INDEX_VERSION = 1
-ProgressCallback = Callable[[str, int, int], None]
-"""progress(item_id, items_done, items_total); items_total is -1 while scenes are still being loaded."""
+INDEX_VERSION = 2
+"""2: view-set cameras are INRIA cameras.json (`scene.write_cameras_json`); 1 had its own viewmats/Ks layout."""
 
 
 @dataclass
@@ -53,16 +54,11 @@ class PrepareReport:
     skipped: int
 
 
-def _write_json(path: Path, data: object) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1))
-
-
 def _read_index(out_dir: Path) -> dict:
     path = out_dir / INDEX_NAME
     if not path.is_file():
         return {"version": INDEX_VERSION, "view_sets": {}, "samples": {}, "order": [], "complete": False}
-    index = json.loads(path.read_text())
+    index = read_json(path, "prepared data index")
     if index.get("version") != INDEX_VERSION:
         raise ValueError(f"{path}: index version {index.get('version')} is not {INDEX_VERSION}; prepare a new folder")
     return index
@@ -74,46 +70,14 @@ def _atomic_item(final: Path, write: Callable[[Path], None]) -> None:
         write(tmp)
 
 
-def cameras_to_json(cameras: Cameras) -> dict:
-    return {"viewmats": cameras.viewmats.detach().cpu().double().tolist(),
-            "Ks": cameras.Ks.detach().cpu().double().tolist(), "width": cameras.width, "height": cameras.height}
-
-
-def cameras_from_json(data: dict) -> Cameras:
-    return Cameras(viewmats=torch.tensor(data["viewmats"], dtype=torch.float32),
-                   Ks=torch.tensor(data["Ks"], dtype=torch.float32), width=int(data["width"]),
-                   height=int(data["height"]))
-
-
-def view_size_for(cameras: Cameras, view_size: int, align: int = 16) -> tuple[int, int]:
-    """(width, height): longer side `view_size`, aspect kept, both multiples of `align` (one FLUX token = 16 px)."""
-    scale = view_size / max(cameras.width, cameras.height)
-    width = max(align, int(round(cameras.width * scale / align)) * align)
-    height = max(align, int(round(cameras.height * scale / align)) * align)
-    return width, height
-
-
-def load_scene(entry: SceneEntry, manifest: Manifest, config: RunConfig, device: torch.device
-               ) -> tuple[GaussianScene, Cameras]:
-    """The entry's Gaussian scene and all its cameras (fits a base 3DGS for a capture without `ply`)."""
-    from rl3dedit.scene import load_cameras, load_capture, read_ply
-    from rl3dedit.synthetic import make_synthetic_capture
-
-    if entry.synthetic is not None:
-        spec = entry.synthetic
-        scene, capture = make_synthetic_capture(spec.num_views, spec.size, spec.seed,
-                                                background=tuple(config.render.background))
-        return scene.to(device), capture.cameras.to(device)
-    if entry.capture is not None:
-        capture = load_capture(manifest.path(entry.capture), downscale=config.scene.downscale)
-        if entry.ply is not None:
-            return read_ply(manifest.path(entry.ply)).to(device), capture.cameras.to(device)
-        from rl3dedit.recon import fit
-
-        logger.info("scene %s has no ply: fitting a base 3DGS (%d iterations)", entry.name, config.recon.fit_iters)
-        return fit(capture, config.recon, device=str(device), seed=config.seed).scene.to(device), capture.cameras.to(device)
-    assert entry.ply is not None and entry.cameras is not None  # guaranteed by SceneEntry validation
-    return read_ply(manifest.path(entry.ply)).to(device), load_cameras(manifest.path(entry.cameras)).to(device)
+def load_scene(entry: SceneEntry, manifest: Manifest, config: RunConfig, device: torch.device,
+               cache_dir: Path | None = None) -> tuple[GaussianScene, Cameras]:
+    """The entry's Gaussian scene and all its cameras (a capture without `ply` gets a base 3DGS fitted, cached in
+    `cache_dir` when given)."""
+    loaded = load_scene_source(entry.source, config, device=device, root=manifest.root, cache_dir=cache_dir,
+                               where=f"scene {entry.name!r}")
+    assert loaded.scene is not None  # a full load always has a scene
+    return loaded.scene, loaded.cameras
 
 
 def resolve_view_sets(entry: SceneEntry, cameras: Cameras, num_views: int) -> list[list[int]]:
@@ -142,7 +106,7 @@ def resolve_view_sets(entry: SceneEntry, cameras: Cameras, num_views: int) -> li
 
 
 def prepare_dataset(config: RunConfig, manifest: Manifest, out_dir: str | Path, *, editor=None,
-                    device: torch.device | str = "cpu", progress: ProgressCallback | None = None) -> PrepareReport:
+                    device: torch.device | str = "cpu", progress: Progress | None = None) -> PrepareReport:
     """Prepare every sample of `manifest` into `out_dir` (resumable; see the module docstring).
 
     `editor`: a `KontextGridEditor` for the anchor edits (built from `config.editor` when None). Anchor edits use
@@ -170,13 +134,13 @@ def prepare_dataset(config: RunConfig, manifest: Manifest, out_dir: str | Path, 
             _prepare_sample(spec, out_dir, editor, config, steps)
             index["samples"][spec.id] = {"scene": spec.scene, "view_set": spec.view_set_id, "prompt": spec.prompt,
                                          "prompt_index": spec.prompt_index}
-            _write_json(out_dir / INDEX_NAME, index)
+            write_json(out_dir / INDEX_NAME, index)
             done += 1
             if progress is not None:
                 progress(spec.id, done, -1)
     index["order"] = [s.id for s in specs_all]
     index["complete"] = True
-    _write_json(out_dir / INDEX_NAME, index)
+    write_json(out_dir / INDEX_NAME, index)
     logger.info("prepared %d samples (%d view sets) in %s; %d items were already there", len(specs_all),
                 len(index["view_sets"]), out_dir, skipped)
     return PrepareReport(out_dir, len(specs_all), len(index["view_sets"]), skipped)
@@ -193,24 +157,23 @@ def _render_view_sets(entry: SceneEntry, manifest: Manifest, config: RunConfig, 
                 if v["scene"] == entry.name and (out_dir / "view_sets" / k).is_dir()}
     if len(prepared) == expected:
         return [prepared[f"{entry.name}-v{i:03d}"]["indices"] for i in range(expected)]
-    scene, cameras = load_scene(entry, manifest, config, device)
+    scene, cameras = load_scene(entry, manifest, config, device, cache_dir=out_dir / "scenes")
     view_sets = resolve_view_sets(entry, cameras, config.views.num_views)
-    width, height = view_size_for(cameras, config.views.view_size)
     for set_index, indices in enumerate(view_sets):
         set_id = f"{entry.name}-v{set_index:03d}"
         if set_id in prepared:
             continue
-        view_cameras = cameras[indices].rescaled(width, height)
-        views = render_images(scene, view_cameras, tuple(config.render.background)).float().cpu()
+        view_set = prepare_view_set(scene, cameras, config.views, config.render, indices=indices)
+        view_cameras, views = view_set.cameras, view_set.images.float().cpu()
 
         def write_set(tmp: Path, views=views, view_cameras=view_cameras, indices=indices) -> None:
             for v, image in enumerate(views):
                 save_image(image, tmp / f"source_{v:02d}.png")
-            _write_json(tmp / "cameras.json", {**cameras_to_json(view_cameras.to("cpu")), "indices": indices})
+            write_cameras_json(view_cameras.to("cpu"), tmp / "cameras.json", ids=indices)
 
         _atomic_item(out_dir / "view_sets" / set_id, write_set)
         index["view_sets"][set_id] = {"scene": entry.name, "indices": indices}
-        _write_json(out_dir / INDEX_NAME, index)
+        write_json(out_dir / INDEX_NAME, index)
     return view_sets
 
 
@@ -222,16 +185,14 @@ def base_editor_config(config: RunConfig):
 
 
 def _build_editor(config: RunConfig, device: torch.device):
-    from rl3dedit.editor import KontextGridEditor, load_pipeline
+    from rl3dedit.editor import KontextGridEditor
 
-    # the anchors are the base model's single-view edits (paper.md §4.2), not the fine-tuned editor's
-    pipe = load_pipeline(base_editor_config(config), device)
-    return KontextGridEditor(pipe, rows=config.views.rows, cols=config.views.cols, layout=config.views.layout,
-                             max_sequence_length=config.editor.max_sequence_length)
+    # the anchors are the base model's single-view edits (paper Sec. 3.3), not the fine-tuned editor's
+    return KontextGridEditor.from_config(config, device, editor=base_editor_config(config))
 
 
 def _prepare_sample(spec: SampleSpec, out_dir: Path, editor, config: RunConfig, steps: int) -> None:
-    """Edit each source view of the sample's view set alone with the bare instruction (paper.md §4.2 step 1)."""
+    """Edit each source view of the sample's view set alone with the bare instruction (paper Sec. 3.3)."""
     from rl3dedit.views import load_image, save_image
 
     set_dir = out_dir / "view_sets" / spec.view_set_id
@@ -241,9 +202,10 @@ def _prepare_sample(spec: SampleSpec, out_dir: Path, editor, config: RunConfig, 
     def write(tmp: Path) -> None:
         for v, (path, seed) in enumerate(zip(sources, seeds)):
             view = load_image(path)
-            edit = editor.sample(view, spec.prompt, num_steps=steps, guidance=config.editor.guidance_scale, seed=seed)
+            edit = editor.sample(view, spec.prompt, num_steps=steps, guidance_scale=config.editor.guidance_scale,
+                                 seed=seed)
             save_image(edit.images[0].clamp(0, 1).cpu(), tmp / f"anchor_{v:02d}.png")
-        _write_json(tmp / "meta.json", {"prompt": spec.prompt, "view_set": spec.view_set_id, "seeds": seeds,
+        write_json(tmp / "meta.json", {"prompt": spec.prompt, "view_set": spec.view_set_id, "seeds": seeds,
                                         "num_steps": steps, "guidance": config.editor.guidance_scale})
 
     _atomic_item(out_dir / "samples" / spec.id, write)

@@ -12,14 +12,15 @@ Run folder layout:
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
+from rl3dedit.files import claimed_dir, write_json
 from rl3dedit.provenance import provenance
 from rl3dedit.rl.data import builtin_manifest_path, load_manifest
 from rl3dedit.rl.dataset import PreparedDataset
@@ -34,28 +35,28 @@ logger = logging.getLogger(__name__)
 
 
 def build_accelerator(config: RunConfig, run_dir: Path):
-    """An `accelerate.Accelerator` with TensorBoard logging into run_dir/tensorboard (CPU unless a GPU is asked)."""
+    """An `accelerate.Accelerator` with TensorBoard logging into run_dir/tensorboard (CPU unless a GPU is asked).
+
+    `rl.mixed_precision` is honoured on CPU too (torch's CPU autocast runs bf16), so a CPU run takes the same
+    precision path as a GPU run of the same preset.
+    """
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
 
     cpu = config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
-    precision = config.rl.mixed_precision
-    if cpu and precision != "no":
-        logger.info("rl.mixed_precision=%s ignored on CPU (float32)", precision)
-        precision = "no"
-    return Accelerator(cpu=cpu, mixed_precision=precision, log_with="tensorboard",
+    return Accelerator(cpu=cpu, mixed_precision=config.rl.mixed_precision, log_with="tensorboard",
                        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir)))
 
 
 def build_editor(config: RunConfig, device: torch.device):
-    """The grid editor with a fresh trainable LoRA (`rl.lora_*`)."""
-    from rl3dedit.editor import KONTEXT_LORA_TARGETS, KontextGridEditor, load_pipeline
+    """The grid editor with a fresh trainable LoRA (`rl.lora_*`), gradient checkpointing per `rl`."""
+    from rl3dedit.editor import KONTEXT_LORA_TARGETS, KontextGridEditor
 
-    pipe = load_pipeline(base_editor_config(config), device)
-    editor = KontextGridEditor(pipe, rows=config.views.rows, cols=config.views.cols, layout=config.views.layout,
-                               max_sequence_length=config.editor.max_sequence_length)
+    editor = KontextGridEditor.from_config(config, device, editor=base_editor_config(config))
     targets = config.rl.lora_targets or list(KONTEXT_LORA_TARGETS)
     editor.add_lora(config.rl.lora_rank, config.rl.lora_alpha, targets, config.rl.lora_init_seed)
+    if config.rl.gradient_checkpointing:
+        editor.transformer.enable_gradient_checkpointing()
     return editor
 
 
@@ -93,9 +94,28 @@ def run_training(config: RunConfig, out_dir: str | Path, *, manifest: str | Path
     """Train the grid editor with GRPO and export the adapter (see the module docstring for the folder).
 
     `reward_fn` defaults to the composite reward of `config` (`rewards.build_composite_reward`). Without
-    `resume`, an out_dir that already holds checkpoints is refused (pass resume=True to continue it).
+    `resume`, an out_dir that already holds checkpoints is refused (pass resume=True to continue it). A folder
+    rl3dedit did not write is refused (`files.claimed_dir`); a failed first run removes the folder it created
+    unless it holds checkpoints or prepared data to resume from.
     """
     run_dir = Path(out_dir)
+    # only the main process holds the folder (under `accelerate launch` every process runs this function)
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    held = claimed_dir(run_dir, "training run", keep_on_error=_holds_resumable_work) if is_main else nullcontext()
+    with held:
+        return _train(config, run_dir, manifest=manifest, data_dir=data_dir, max_updates=max_updates, resume=resume,
+                      reward_fn=reward_fn, export_merged=export_merged, progress=progress)
+
+
+def _holds_resumable_work(run_dir: Path) -> bool:
+    from rl3dedit.rl.checkpoint import latest_checkpoint
+
+    return latest_checkpoint(run_dir) is not None or (run_dir / "data" / INDEX_NAME).is_file()
+
+
+def _train(config: RunConfig, run_dir: Path, *, manifest: str | Path | None, data_dir: str | Path | None,
+           max_updates: int | None, resume: bool, reward_fn: RewardFn | None, export_merged: bool,
+           progress: ProgressCallback | None) -> TrainResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = build_accelerator(config, run_dir)
     from rl3dedit.rl.checkpoint import latest_checkpoint
@@ -109,17 +129,18 @@ def run_training(config: RunConfig, out_dir: str | Path, *, manifest: str | Path
         from rl3dedit.rewards import build_composite_reward
 
         reward_fn = build_composite_reward(config, accelerator.device).score
-    if accelerator.is_main_process:
-        from rl3dedit.config import dump_config
-
-        dump_config(config, run_dir / "config.yaml")
-        (run_dir / "run.json").write_text(json.dumps({
-            "seed": config.seed, "num_processes": accelerator.num_processes, "device": str(accelerator.device),
-            "provenance": provenance()}, indent=1))
     dataset = ensure_prepared(config, run_dir, accelerator, editor, manifest, data_dir)
     trainer = GRPOTrainer(config, editor, dataset, reward_fn, run_dir, accelerator)
     if resume:
         trainer.resume()
+    if accelerator.is_main_process:  # only once resuming worked: a refused resume leaves the run's files as they were
+        from rl3dedit.config import dump_config
+
+        dump_config(config, run_dir / "config.yaml")
+        write_json(run_dir / "run.json", {
+            "seed": config.seed, "num_processes": accelerator.num_processes, "device": str(accelerator.device),
+            "mixed_precision": accelerator.mixed_precision,
+            "provenance": provenance()})
     accelerator.init_trackers("tensorboard", config=_flat_hparams(config))
     try:
         result = trainer.train(max_updates, progress=progress)

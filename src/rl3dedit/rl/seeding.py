@@ -1,6 +1,6 @@
 """Deterministic seeds derived from named parts: a sample can be regenerated from (run seed, update, sample, member).
 
-STYLE.md "Seed per sample, deterministically": nanochat seeds each sampling call from (step, example, sub-batch);
+Seed per sample, deterministically (docs/references.md §7): nanochat seeds each sampling call from (step, example, sub-batch);
 we hash the parts so seeds of neighbouring updates or members are unrelated, and store them in the `Rollout`.
 """
 

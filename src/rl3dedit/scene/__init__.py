@@ -2,10 +2,17 @@
 
 from rl3dedit.scene.cameras import CameraRecords, Cameras, checked_cameras, intrinsics_from_fov, look_at_viewmats
 from rl3dedit.scene.cameras_json import read_cameras_json, write_cameras_json
-from rl3dedit.scene.capture import Capture, downscale_capture_images, load_cameras, load_capture
+from rl3dedit.scene.capture import (
+    Capture,
+    downscale_capture_images,
+    load_camera_records,
+    load_cameras,
+    load_capture,
+    undistort_views,
+)
 from rl3dedit.scene.colmap import ColmapModel, find_colmap_model, read_colmap
 from rl3dedit.scene.distortion import distort_normalized, undistort_images
-from rl3dedit.scene.gaussians import SH_C0, GaussianScene, quaternion_to_matrix, rgb_to_sh_dc, sh_degree_from_rest
+from rl3dedit.scene.gaussians import SH_C0, GaussianScene, rgb_to_sh_dc, sh_degree_from_rest
 from rl3dedit.scene.nerfstudio import (
     NerfstudioCapture,
     dataparser_transform,
@@ -15,6 +22,7 @@ from rl3dedit.scene.nerfstudio import (
     viewmats_to_opengl_c2w,
 )
 from rl3dedit.scene.ply import PointCloud, read_ply, read_points_ply, splat_property_names, write_ply
+from rl3dedit.scene.pose import quaternion_to_matrix
 
 __all__ = [
     "quaternion_to_matrix",
@@ -32,6 +40,7 @@ __all__ = [
     "downscale_capture_images",
     "find_colmap_model",
     "intrinsics_from_fov",
+    "load_camera_records",
     "load_cameras",
     "load_capture",
     "look_at_viewmats",
@@ -46,6 +55,7 @@ __all__ = [
     "sh_degree_from_rest",
     "splat_property_names",
     "undistort_images",
+    "undistort_views",
     "viewmats_to_opengl_c2w",
     "write_cameras_json",
     "write_ply",

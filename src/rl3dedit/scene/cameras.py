@@ -15,6 +15,9 @@ from pathlib import Path
 
 import torch
 
+from rl3dedit.errors import InputError
+from rl3dedit.scene.pose import invert_pose
+
 
 @dataclass
 class Cameras:
@@ -54,8 +57,8 @@ class Cameras:
 
     @property
     def c2w(self) -> torch.Tensor:
-        """(V, 4, 4) camera-to-world matrices (OpenCV axes)."""
-        return torch.linalg.inv(self.viewmats)
+        """(V, 4, 4) camera-to-world matrices (OpenCV axes): the closed-form rigid inverse of `viewmats`."""
+        return invert_pose(self.viewmats)
 
     @property
     def centers(self) -> torch.Tensor:
@@ -137,14 +140,61 @@ def intrinsics_from_fov(fov_x_deg: float, width: int, height: int) -> torch.Tens
     return torch.tensor([[focal, 0.0, width / 2], [0.0, focal, height / 2], [0.0, 0.0, 1.0]], dtype=torch.float32)
 
 
+ROTATION_TOLERANCE = 1e-3
+"""Largest |R^T R - I| entry accepted for a stored rotation: float32 text round trips are ~1e-7; a scaled or sheared
+matrix is far off."""
+
+MAX_IMAGE_SIDE = 1 << 15
+"""Largest width/height a camera file may declare (32768 px): larger sizes are typos that would allocate huge renders."""
+
+
+def rotation_problem(rotation: torch.Tensor) -> str | None:
+    """Why a 3x3 matrix is not a proper rotation (orthonormal with determinant +1), or None when it is one."""
+    if tuple(rotation.shape) != (3, 3):
+        return f"rotation has shape {tuple(rotation.shape)}, expected 3x3"
+    r = rotation.to(torch.float64)
+    if not torch.isfinite(r).all():
+        return "rotation contains NaN or inf"
+    error = float((r.T @ r - torch.eye(3, dtype=torch.float64)).abs().max())
+    if error > ROTATION_TOLERANCE:
+        return (f"rotation {[[round(float(v), 4) for v in row] for row in r]} is not orthonormal "
+                f"(max |R^T R - I| = {error:.3g}: zero, scaled or sheared)")
+    det = float(torch.linalg.det(r))
+    if det < 0:
+        return f"rotation has determinant {det:.3g} (a mirror image, not a rotation)"
+    return None
+
+
+def check_pose(pose: torch.Tensor, where: str) -> None:
+    """Refuse a 4x4 rigid pose (camera-to-world or world-to-camera) that is not a rotation plus a translation, with
+    an `InputError` naming `where` (file and frame)."""
+    problem = rotation_problem(pose[:3, :3])
+    if problem is None and not torch.allclose(pose[3].to(torch.float64),
+                                              torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64)):
+        problem = f"last row {pose[3].tolist()} is not [0, 0, 0, 1]"
+    if problem is not None:
+        raise InputError(f"{where}: {problem}")
+
+
 def checked_cameras(
     viewmats: torch.Tensor, Ks: torch.Tensor, width: int, height: int, image_paths: list[Path] | None, source: object
 ) -> Cameras:
-    """`Cameras(...)` whose validation errors (shapes, NaN/inf, size) name `source`, e.g. the file they came from."""
+    """`Cameras(...)` as read from a file: errors name `source` (the file) and the camera. Beyond `Cameras`' own
+    checks (shapes, NaN/inf, size) it refuses what renders blank or wrong: focal lengths <= 0, rotations that are
+    not orthonormal or mirror, and image sizes over `MAX_IMAGE_SIDE`."""
     try:
-        return Cameras(viewmats, Ks, width, height, image_paths)
+        cameras = Cameras(viewmats, Ks, width, height, image_paths)
     except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from exc
+        raise InputError(f"{source}: {exc}") from exc
+    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
+        raise InputError(f"{source}: image size {width}x{height} is larger than {MAX_IMAGE_SIDE} px per side")
+    for i in range(len(cameras)):
+        where = f"{source}: camera {i}" + (f" ({image_paths[i].name})" if image_paths is not None else "")
+        fx, fy = float(Ks[i, 0, 0]), float(Ks[i, 1, 1])
+        if fx <= 0 or fy <= 0:
+            raise InputError(f"{where}: focal length fx = {fx:g}, fy = {fy:g}; both must be positive")
+        check_pose(viewmats[i], where)
+    return cameras
 
 
 @dataclass

@@ -13,10 +13,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rl3dedit.errors import InputError
+from rl3dedit.files import read_image
 from rl3dedit.scene.cameras import CameraRecords, Cameras
 from rl3dedit.scene.cameras_json import read_cameras_json
 from rl3dedit.scene.colmap import find_colmap_model, read_colmap
@@ -68,14 +69,6 @@ class Capture:
         return len(self.cameras)
 
 
-def _read_rgb(path: Path) -> torch.Tensor:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1)
-
-
 def _load_images(records: CameraRecords, source: Path, factor: int) -> torch.Tensor:
     """Decode, undistort and box-downscale the images one at a time (no full-resolution stack in memory)."""
     cameras = records.cameras
@@ -89,7 +82,7 @@ def _load_images(records: CameraRecords, source: Path, factor: int) -> torch.Ten
         logger.info("undistorting %d images of %s (OpenCV k1 k2 p1 p2)", len(cameras), source)
     out = torch.empty(len(cameras), 3, cameras.height // factor, cameras.width // factor)
     for i, path in enumerate(cameras.image_paths):
-        image = _read_rgb(path)
+        image = torch.from_numpy(read_image(path)).permute(2, 0, 1)
         if image.shape[1:] != (cameras.height, cameras.width):
             raise ValueError(
                 f"{path}: image is {image.shape[2]}x{image.shape[1]} but {source} says {cameras.width}x{cameras.height}"
@@ -126,8 +119,20 @@ def _downscaled_cameras(cameras: Cameras, factor: int) -> Cameras:
     return Cameras(cameras.viewmats, Ks, cameras.width // factor, cameras.height // factor, cameras.image_paths)
 
 
+MIN_IMAGE_SIDE = 8
+"""Smallest image side (after downscale) a capture may have: fewer pixels cannot be fitted or scored (SSIM's
+window, VGGT's patches), and such files are usually thumbnails or mistakes."""
+
+
 def _resolve_records(records: CameraRecords, source: Path, downscale: int) -> tuple[Cameras, torch.Tensor]:
-    cameras = _downscaled_cameras(records.cameras, downscale)  # validates `downscale` before any decoding
+    try:
+        cameras = _downscaled_cameras(records.cameras, downscale)  # validates `downscale` before any decoding
+    except ValueError as exc:
+        raise InputError(f"{source}: {exc}") from None
+    if min(cameras.width, cameras.height) < MIN_IMAGE_SIDE:
+        raise InputError(f"{source}: images are {cameras.width}x{cameras.height} px"
+                         + (f" after downscale {downscale}" if downscale > 1 else "")
+                         + f"; rl3dedit needs at least {MIN_IMAGE_SIDE} px per side")
     return cameras, _load_images(records, source, downscale)
 
 
@@ -199,21 +204,50 @@ def load_cameras(path: str | Path) -> Cameras:
 
     Accepts INRIA `cameras.json`, nerfstudio `transforms.json`, a COLMAP model folder (or a capture folder holding
     one, or `cameras.bin`/`cameras.txt` itself). Cameras with lens distortion are returned as the pinhole cameras of
-    the *undistorted* images (a warning says so); use `load_capture` to get those images.
+    the *undistorted* images (a warning says so); use `load_capture` to get those images, or `load_camera_records`
+    + `undistort_views` to pair image files with the cameras.
     """
+    path = Path(path)
+    return _warn_distortion(load_camera_records(path), path)
+
+
+def undistort_views(views: torch.Tensor, records: CameraRecords, source: object) -> tuple[torch.Tensor, Cameras]:
+    """Image files paired with a camera file: (V, 3, H, W) views as the pinhole images the cameras describe.
+
+    The cameras are rescaled to the views' size (the views may be a downscaled copy of the captured frames; OpenCV
+    distortion acts on normalised coordinates, so its coefficients do not change) and, when the file has lens
+    distortion, the views are undistorted with that model, as `load_capture` does. Views whose aspect ratio differs
+    from the cameras' are refused, naming `source`: they cannot be the frames the cameras saw.
+    """
+    cameras = records.cameras
+    if views.ndim != 4 or len(views) != len(cameras):
+        raise ValueError(f"{source}: {len(cameras)} cameras for views of shape {tuple(views.shape)}")
+    h, w = views.shape[-2:]
+    if abs(w / h - cameras.width / cameras.height) > 0.01 * cameras.width / cameras.height:
+        raise ValueError(f"{source}: the views are {w}x{h} but the cameras are {cameras.width}x{cameras.height}; "
+                         "pass the frames the cameras were calibrated for (same aspect ratio)")
+    cameras = cameras.rescaled(w, h)
+    if records.is_distorted and records.distortion is not None:
+        logger.info("%s: undistorting %d views with the cameras' OpenCV model (k1 k2 p1 p2)", source, len(views))
+        views = undistort_images(views, cameras.Ks.to(views), records.distortion.to(views)).clamp(0, 1)
+    return views, cameras
+
+
+def load_camera_records(path: str | Path) -> CameraRecords:
+    """`load_cameras`'s cameras together with the file's lens distortion (None for INRIA `cameras.json`)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such camera file or folder")
     if path.is_dir():
         if (path / "transforms.json").is_file():
-            return _warn_distortion(read_transforms_json(path).records, path)
+            return read_transforms_json(path).records
         if find_colmap_model(path) is not None:
-            return _warn_distortion(read_colmap(path).records, path)
+            return read_colmap(path).records
         if (path / "cameras.json").is_file():
-            return read_cameras_json(path / "cameras.json")
+            return CameraRecords(read_cameras_json(path / "cameras.json"))
         raise ValueError(f"{path}: no transforms.json, COLMAP model or cameras.json in this folder")
     if path.name in ("cameras.bin", "cameras.txt"):
-        return _warn_distortion(read_colmap(path.parent).records, path)
+        return read_colmap(path.parent).records
     if path.suffix.lower() != ".json":
         raise ValueError(
             f"{path}: unknown camera format (expected cameras.json, transforms.json, or a COLMAP model folder)"
@@ -223,9 +257,9 @@ def load_cameras(path: str | Path) -> Cameras:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON: {exc}") from exc
     if isinstance(content, list):
-        return read_cameras_json(path)
+        return CameraRecords(read_cameras_json(path))
     if isinstance(content, dict) and "frames" in content:
-        return _warn_distortion(read_transforms_json(path).records, path)
+        return read_transforms_json(path).records
     if isinstance(content, dict) and "camera_path" in content:
         raise ValueError(f"{path}: a nerfstudio camera path needs its capture's frame; use load_capture(<capture folder>)")
     raise ValueError(f"{path}: JSON is neither INRIA cameras.json (a list) nor nerfstudio transforms.json ('frames')")

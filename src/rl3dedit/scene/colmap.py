@@ -1,4 +1,4 @@
-"""COLMAP sparse models (text or binary) through pycolmap (reference: gaussian_splatting.md section 8).
+"""COLMAP sparse models (text or binary) through pycolmap (format: https://colmap.github.io/format.html).
 
 COLMAP poses already are world-to-camera with OpenCV axes (X_cam = R X_world + t) and pixel centres at +0.5, so they
 are our viewmats as they stand. Images are ordered by name (COLMAP ids are not contiguous and carry no order).

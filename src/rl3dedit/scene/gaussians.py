@@ -30,22 +30,6 @@ def rgb_to_sh_dc(rgb: torch.Tensor) -> torch.Tensor:
     return (rgb - 0.5) / SH_C0
 
 
-def quaternion_to_matrix(quats: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices from **wxyz** quaternions (..., 4) -> (..., 3, 3); inputs are normalised here.
-
-    The one quaternion-to-rotation routine of the project (rendering, densification and camera math use it).
-    """
-    if quats.shape[-1] != 4:
-        raise ValueError(f"quats has shape {tuple(quats.shape)}, expected (..., 4) wxyz")
-    w, x, y, z = torch.nn.functional.normalize(quats, dim=-1).unbind(-1)
-    rows = (
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    )
-    return torch.stack(rows, dim=-1).reshape(*quats.shape[:-1], 3, 3)
-
-
 @dataclass
 class GaussianScene:
     """A 3DGS scene holding raw optimisable parameters.

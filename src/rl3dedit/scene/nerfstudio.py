@@ -1,4 +1,4 @@
-"""nerfstudio `transforms.json` and viewer camera paths (reference: gaussian_splatting.md section 9).
+"""nerfstudio `transforms.json` and viewer camera paths (https://docs.nerf.studio/quickstart/data_conventions.html).
 
 nerfstudio stores camera-to-world matrices with OpenGL camera axes (x right, y up, z back). Our viewmats are
 world-to-camera with OpenCV axes, so each pose becomes ``inv(c2w @ diag(1, -1, -1, 1))`` (negate the camera y and z
@@ -24,8 +24,9 @@ from typing import Any
 
 import torch
 
+from rl3dedit.errors import InputError
 from rl3dedit.files import read_json
-from rl3dedit.scene.cameras import CameraRecords, Cameras, checked_cameras
+from rl3dedit.scene.cameras import CameraRecords, Cameras, check_pose, checked_cameras
 
 logger = logging.getLogger(__name__)
 
@@ -62,24 +63,34 @@ def viewmats_to_opengl_c2w(viewmats: torch.Tensor) -> torch.Tensor:
     return torch.linalg.inv(viewmats.to(torch.float64)) @ _OPENGL_TO_OPENCV.to(viewmats.device)
 
 
-def _as_pose(matrix: Any, where: str) -> torch.Tensor:
-    pose = torch.tensor(matrix, dtype=torch.float64)
+def _as_pose(matrix: Any, where: str, *, rigid: bool = False) -> torch.Tensor:
+    """A 4x4 float64 matrix from a nested list (16 numbers, 3x4 or 4x4); `rigid` also refuses poses that are not a
+    rotation plus a translation (zero, singular, scaled or mirrored rotations)."""
+    try:
+        pose = torch.tensor(matrix, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise InputError(f"{where}: expected a 4x4 (or 3x4) matrix of numbers, found {str(matrix)[:80]}") from None
     if pose.shape == (16,):
         pose = pose.reshape(4, 4)
     if pose.shape == (3, 4):
         pose = torch.cat([pose, torch.tensor([[0.0, 0.0, 0.0, 1.0]], dtype=torch.float64)])
     if pose.shape != (4, 4):
-        raise ValueError(f"{where}: expected a 4x4 (or 3x4) matrix, found shape {tuple(pose.shape)}")
+        raise InputError(f"{where}: expected a 4x4 (or 3x4) matrix, found shape {tuple(pose.shape)}")
     if not torch.isfinite(pose).all():
-        raise ValueError(f"{where}: matrix contains NaN or inf")
+        raise InputError(f"{where}: matrix contains NaN or inf")
+    if rigid:
+        check_pose(pose, where)
     return pose
 
 
 def _image_size(path: Path) -> tuple[int, int]:
     from PIL import Image
 
-    with Image.open(path) as image:
-        return image.size
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError) as exc:  # includes a missing file and Pillow's UnidentifiedImageError
+        raise InputError(f"{path}: cannot read the image size ('w'/'h' are not given): {exc}") from exc
 
 
 def _resolve_image(root: Path, file_path: str) -> Path:
@@ -131,8 +142,12 @@ def read_transforms_json(path: str | Path) -> NerfstudioCapture:
         path = path / "transforms.json"
     meta = read_json(path, "nerfstudio transforms.json")
     frames = meta.get("frames") if isinstance(meta, dict) else None
-    if not frames:
-        raise ValueError(f"{path}: expected a JSON object with a non-empty 'frames' list")
+    if not frames or not isinstance(frames, list):
+        raise InputError(f"{path}: expected a JSON object with a non-empty 'frames' list")
+    not_objects = [i for i, frame in enumerate(frames) if not isinstance(frame, dict)]
+    if not_objects:
+        raise InputError(f"{path}: 'frames' entries must be JSON objects; entry {not_objects[0]} is "
+                         f"{json.dumps(frames[not_objects[0]])[:60]}")
     frames = sorted(frames, key=lambda f: str(f.get("file_path", "")))
     root = path.parent
     poses, ks, coeffs, sizes, image_paths = [], [], [], set(), []
@@ -140,9 +155,14 @@ def read_transforms_json(path: str | Path) -> NerfstudioCapture:
         where = f"{path} frame {i} ({frame.get('file_path', '?')})"
         if "file_path" not in frame or "transform_matrix" not in frame:
             raise ValueError(f"{where}: each frame needs 'file_path' and 'transform_matrix'")
-        image_path = _resolve_image(root, frame["file_path"])
-        poses.append(_as_pose(frame["transform_matrix"], where))
-        k, c, width, height = _frame_intrinsics(meta, frame, image_path, where)
+        image_path = _resolve_image(root, str(frame["file_path"]))
+        poses.append(_as_pose(frame["transform_matrix"], where, rigid=True))
+        try:
+            k, c, width, height = _frame_intrinsics(meta, frame, image_path, where)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(f"{where}: intrinsics (fl_x, fl_y, cx, cy, w, h, k1..p2) must be numbers: {exc}") from exc
         ks.append(k)
         coeffs.append(c)
         sizes.add((width, height))
@@ -206,14 +226,23 @@ def dataparser_transform(c2w_opengl: torch.Tensor) -> tuple[torch.Tensor, float]
     rotation = _rotation_between(c2w[:, :3, 1].mean(dim=0), torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))
     transform = torch.cat([rotation, (rotation @ -mean)[:, None]], dim=1)
     oriented = (origins - mean) @ rotation.T
-    return transform, 1.0 / float(oriented.abs().max())
+    extent = float(oriented.abs().max())
+    if extent == 0.0:
+        raise InputError("all cameras of the capture sit at one position; its scale for the camera path is undefined")
+    return transform, 1.0 / extent
 
 
 def _read_dataparser_file(path: Path) -> tuple[torch.Tensor, float]:
-    meta = json.loads(path.read_text())
-    if "transform" not in meta or "scale" not in meta:
-        raise ValueError(f"{path}: expected keys 'transform' (3x4) and 'scale'")
-    return _as_pose(meta["transform"], f"{path} transform")[:3], float(meta["scale"])
+    meta = read_json(path, "nerfstudio dataparser_transforms.json")
+    if not isinstance(meta, dict) or "transform" not in meta or "scale" not in meta:
+        raise InputError(f"{path}: expected a JSON object with keys 'transform' (3x4) and 'scale'")
+    try:
+        scale = float(meta["scale"])
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: 'scale' must be a number, found {meta['scale']!r}") from None
+    if not math.isfinite(scale) or scale <= 0:
+        raise InputError(f"{path}: 'scale' must be a positive number, found {scale}")
+    return _as_pose(meta["transform"], f"{path} transform", rigid=True)[:3], scale
 
 
 def read_camera_path(path: str | Path, capture: NerfstudioCapture) -> Cameras:
@@ -242,9 +271,21 @@ def read_camera_path(path: str | Path, capture: NerfstudioCapture) -> Cameras:
     if dataparser_file.is_file():
         transform, scale = _read_dataparser_file(dataparser_file)
     else:
-        transform, scale = dataparser_transform(capture.c2w_opengl)
+        try:
+            transform, scale = dataparser_transform(capture.c2w_opengl)
+        except InputError as exc:
+            raise InputError(f"{capture.root / 'transforms.json'}: {exc}") from None
     rotation, translation = transform[:, :3], transform[:, 3]
-    poses = torch.stack([_as_pose(e["camera_to_world"], f"{path} camera_path[{i}]") for i, e in enumerate(entries)])
+    for i, entry in enumerate(entries):
+        missing = [key for key in ("camera_to_world", "fov") if not isinstance(entry, dict) or key not in entry]
+        if missing:
+            raise InputError(f"{path} camera_path[{i}]: missing {', '.join(missing)} (each entry needs "
+                             "'camera_to_world' and 'fov' in degrees)")
+        fov = entry["fov"]
+        if not isinstance(fov, (int, float)) or not 0 < fov < 180:
+            raise InputError(f"{path} camera_path[{i}]: fov must be a number of degrees in (0, 180), found {fov!r}")
+    poses = torch.stack([_as_pose(e["camera_to_world"], f"{path} camera_path[{i}]", rigid=True)
+                         for i, e in enumerate(entries)])
     world = poses.clone()
     world[:, :3, :3] = rotation.T @ poses[:, :3, :3]
     world[:, :3, 3] = (poses[:, :3, 3] / scale - translation) @ rotation

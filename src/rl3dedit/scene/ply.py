@@ -1,4 +1,4 @@
-"""INRIA 3DGS `.ply` files and SfM point-cloud `.ply` files (reference: gaussian_splatting.md section 6).
+"""INRIA 3DGS `.ply` files and SfM point-cloud `.ply` files (INRIA 3DGS, docs/references.md §5).
 
 Splat files hold one `vertex` element, binary little-endian, every property float32, in the order
 ``x y z nx ny nz f_dc_0..2 f_rest_0..(3K-1) opacity scale_0..2 rot_0..3`` (K = (degree + 1)^2 - 1). Values are stored
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from plyfile import PlyData, PlyElement, PlyListProperty, PlyParseError
 
+from rl3dedit.errors import InputError
 from rl3dedit.files import atomic_path
 from rl3dedit.scene.gaussians import GaussianScene
 
@@ -57,8 +58,11 @@ def _read_plydata(path: Path) -> PlyData:
         data = PlyData.read(str(path))
     except PlyParseError as exc:
         if "end-of-file" in str(exc):
-            raise ValueError(f"{path}: truncated PLY data (the header promises more rows than the file holds): {exc}") from exc
-        raise ValueError(f"{path}: corrupt PLY header or data: {exc}") from exc
+            raise InputError(f"{path}: truncated PLY data (the header promises more rows than the file holds): {exc}") from exc
+        raise InputError(f"{path}: corrupt PLY header or data: {exc}") from exc
+    except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, MemoryError, OverflowError) as exc:
+        # plyfile lets numpy/struct errors of a garbage header (bad type names, absurd counts) escape as-is
+        raise InputError(f"{path}: corrupt PLY header or data: {type(exc).__name__}: {exc}") from exc
     if not data.text:
         _check_no_trailing_bytes(path, data)
     return data
@@ -118,6 +122,7 @@ def read_ply(path: str | Path) -> GaussianScene:
         return torch.from_numpy(np.stack([np.asarray(vertex[n], dtype=np.float32) for n in names], axis=1).copy())
 
     _check_finite(path, vertex, present)
+    _check_splat_values(path, vertex)
     n = vertex.count
     k = len(rest_names) // 3
     sh_rest = column(*(f"f_rest_{i}" for i in range(3 * k))) if k else torch.zeros(n, 0)
@@ -136,7 +141,28 @@ def read_ply(path: str | Path) -> GaussianScene:
 def _check_finite(path: Path, vertex: PlyElement, names: list[str]) -> None:
     bad = [n for n in names if np.issubdtype(vertex[n].dtype, np.floating) and not np.isfinite(vertex[n]).all()]
     if bad:
-        raise ValueError(f"{path}: non-finite values (NaN or inf) in properties: {', '.join(bad)}")
+        raise InputError(f"{path}: non-finite values (NaN or inf) in properties: {', '.join(bad)}")
+
+
+LOG_SCALE_RANGE = (-40.0, 20.0)
+"""Accepted stored (log) Gaussian scales: exp(20) ~ 5e8 scene units is already absurd, and larger values overflow
+float32 covariances (s^2) into inf, rendering nothing; exp(-40) ~ 4e-18 is still a finite, harmless speck."""
+
+
+def _check_splat_values(path: Path, vertex: PlyElement) -> None:
+    """Refuse values that render blank or NaN: zero quaternions (no rotation) and impossible scales."""
+    quats = np.stack([np.asarray(vertex[f"rot_{i}"], dtype=np.float64) for i in range(4)], axis=1)
+    zero = np.flatnonzero(np.linalg.norm(quats, axis=1) < 1e-12)
+    if zero.size:
+        raise InputError(f"{path}: {zero.size} Gaussian(s) have a zero rotation quaternion (rot_0..rot_3), first at "
+                         f"vertex {int(zero[0])}")
+    scales = np.stack([np.asarray(vertex[f"scale_{i}"], dtype=np.float64) for i in range(3)], axis=1)
+    low, high = LOG_SCALE_RANGE
+    bad = np.flatnonzero(((scales < low) | (scales > high)).any(axis=1))
+    if bad.size:
+        row = int(bad[0])
+        raise InputError(f"{path}: {bad.size} Gaussian(s) have log-scales (scale_0..2) outside [{low:g}, {high:g}], "
+                         f"first at vertex {row}: [{', '.join(f'{v:g}' for v in scales[row])}]")
 
 
 def write_ply(scene: GaussianScene, path: str | Path) -> Path:

@@ -1,6 +1,6 @@
 """Packing M views into one grid image for the editor, and splitting the edited grid back into views.
 
-Two layouts (paper.md sections 13.3-13.4):
+Two layouts (the released RL3DEdit code, docs/references.md §2):
 
 - `release`: what the released RL3DEdit weights were trained on. Views are pasted row-major at their own size and
   the whole grid is resized to the FLUX-Kontext bucket with the closest aspect ratio (`kontext_bucket`); `split`
@@ -40,7 +40,7 @@ KONTEXT_BUCKETS: tuple[tuple[int, int], ...] = (
 def kontext_bucket(width: int, height: int) -> tuple[int, int]:
     """The Kontext (W, H) bucket whose aspect ratio is closest to width / height (ties: the smaller W, then H).
 
-    This is the rule of diffusers' `FluxKontextPipeline` and of the RL3DEdit release (paper.md section 13.4).
+    This is the rule of diffusers' `FluxKontextPipeline` and of the RL3DEdit release (docs/references.md §2).
     """
     if width <= 0 or height <= 0:
         raise ValueError(f"kontext_bucket: size {width}x{height} is not positive")

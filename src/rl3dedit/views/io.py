@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rl3dedit.files import atomic_path
+from rl3dedit.files import atomic_path, read_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -29,18 +29,9 @@ def save_image(image: torch.Tensor, path: str | Path) -> Path:
 
 
 def load_image(path: str | Path) -> torch.Tensor:
-    """Read an image file as a (3, H, W) float32 tensor in [0, 1] (greyscale and alpha images converted to RGB)."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such image file")
-    try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable image: {exc}") from exc
-    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+    """Read an image file as a (3, H, W) float32 tensor in [0, 1] at the file's precision (8- or 16-bit; greyscale
+    and alpha images converted to RGB); see `rl3dedit.files.read_image` for the errors."""
+    return torch.from_numpy(read_image(path)).permute(2, 0, 1).contiguous()
 
 
 def load_views(folder: str | Path) -> torch.Tensor:

@@ -5,14 +5,7 @@ Entry points: `load_verifier(cfg, device)` (what the run config names), `load_vg
 See docs/vggt.md.
 """
 
-from rl3dedit.geometry.vggt.config import (
-    AggregatorConfig,
-    CameraHeadConfig,
-    DinoConfig,
-    DPTHeadConfig,
-    TrackHeadConfig,
-    VGGTConfig,
-)
+from rl3dedit.geometry.vggt.config import VGGTConfig
 from rl3dedit.geometry.vggt.loading import (
     HUB_IDS,
     build_from_state_dict,
@@ -24,27 +17,20 @@ from rl3dedit.geometry.vggt.loading import (
 from rl3dedit.geometry.vggt.model import VGGT, VGGTOutput
 from rl3dedit.geometry.vggt.pose_encoding import (
     ExtriIntri,
-    closed_form_inverse_se3,
     extri_intri_to_pose_encoding,
     extrinsic_to_viewmats,
-    mat_to_quat_xyzw,
     pose_encoding_to_extri_intri,
     quat_wxyz_to_xyzw,
-    quat_xyzw_to_mat,
     quat_xyzw_to_wxyz,
     unproject_depth_map_to_point_map,
 )
 from rl3dedit.geometry.vggt.preprocessing import preprocess_images, preprocessed_size
 
+# The public API; the sub-configs and the xyzw quaternion maths stay importable from their modules.
 __all__ = [
     "VGGT",
     "VGGTOutput",
     "VGGTConfig",
-    "AggregatorConfig",
-    "CameraHeadConfig",
-    "DinoConfig",
-    "DPTHeadConfig",
-    "TrackHeadConfig",
     "HUB_IDS",
     "load_vggt",
     "load_verifier",
@@ -57,10 +43,7 @@ __all__ = [
     "pose_encoding_to_extri_intri",
     "extri_intri_to_pose_encoding",
     "unproject_depth_map_to_point_map",
-    "closed_form_inverse_se3",
     "extrinsic_to_viewmats",
-    "quat_xyzw_to_mat",
-    "mat_to_quat_xyzw",
     "quat_xyzw_to_wxyz",
     "quat_wxyz_to_xyzw",
 ]

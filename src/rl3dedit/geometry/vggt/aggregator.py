@@ -1,4 +1,4 @@
-"""VGGT aggregator: DINOv2 patch tokens + alternating frame / global attention (reference/vggt.md §2).
+"""VGGT aggregator: DINOv2 patch tokens + alternating frame / global attention (docs/references.md §4).
 
 Per frame the sequence is [camera token (1), register tokens (R), patch tokens (P)]; frame 0 receives index 0
 of `camera_token` / `register_token`, every other frame index 1, which makes frame 0 the reference (world) frame.

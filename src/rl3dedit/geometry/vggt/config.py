@@ -1,6 +1,6 @@
-"""Architecture description of our VGGT: defaults are VGGT-1B (reference/vggt.md §2-§5, §11).
+"""Architecture description of our VGGT: defaults are VGGT-1B (docs/references.md §4).
 
-`VGGTConfig.from_json` reads the conformance-fixture `config.json` schema (shared/fixtures/vggt/*/config.json);
+`VGGTConfig.from_json` reads the `config.json` schema of the VGGT conformance fixtures (docs/vggt.md);
 informational keys (`fixture`, `seed`, `inputs`, `derived`, `fixed_in_code`, ...) are ignored.
 """
 
@@ -59,7 +59,7 @@ class DinoConfig:
 
 @dataclass(frozen=True)
 class AggregatorConfig:
-    """Alternating frame/global attention trunk (reference/vggt.md §2)."""
+    """Alternating frame/global attention trunk."""
 
     img_size: int = 518
     patch_size: int = 14
@@ -88,7 +88,7 @@ class AggregatorConfig:
 
 @dataclass(frozen=True)
 class CameraHeadConfig:
-    """Iterative camera head (reference/vggt.md §3)."""
+    """Iterative camera head."""
 
     dim_in: int = 2048
     trunk_depth: int = 4
@@ -104,7 +104,7 @@ class CameraHeadConfig:
 
 @dataclass(frozen=True)
 class DPTHeadConfig:
-    """DPT dense head (reference/vggt.md §4). Defaults: the VGGT-1B point head."""
+    """DPT dense head. Defaults: the VGGT-1B point head."""
 
     dim_in: int = 2048
     patch_size: int = 14
@@ -125,7 +125,7 @@ def _default_depth_head() -> DPTHeadConfig:
 
 @dataclass(frozen=True)
 class TrackHeadConfig:
-    """Track head module sizes (reference/vggt.md §5); only used so that `track_head.*` keys load."""
+    """Track head module sizes; only used so that `track_head.*` keys load."""
 
     features: int = 128
     iters: int = 4
@@ -179,7 +179,7 @@ class VGGTConfig:
 
     @classmethod
     def from_json(cls, path: str | Path) -> "VGGTConfig":
-        """Read a fixture-style `config.json` (see shared/fixtures/vggt/tiny_a/README.md)."""
+        """Read a fixture-style `config.json` (the conformance fixtures' layout, docs/vggt.md)."""
         path = Path(path)
         data = read_json(path, "VGGT config (a fixture-style config.json)")
         return cls.from_dict(data, source=str(path))

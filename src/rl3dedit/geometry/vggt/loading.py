@@ -1,6 +1,6 @@
 """Building and loading VGGT: real checkpoints (local or hub), tiny random models, the configured verifier.
 
-Checkpoints are flat state dicts with the upstream key names (reference/vggt.md §11, §13): `model.pt`
+Checkpoints are flat state dicts with the upstream key names (docs/references.md §4): `model.pt`
 (read with `torch.load(weights_only=True)`) or `.safetensors`. The model is built on the meta device and the
 loaded tensors are assigned, so no random weights are ever allocated.
 """
@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import socket
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from torch import Tensor, nn
 
+from rl3dedit.files import read_weights
 from rl3dedit.geometry.config import VerifierConfig
 from rl3dedit.geometry.vggt.config import VGGTConfig
 from rl3dedit.geometry.vggt.layers import LayerScale
@@ -34,51 +33,24 @@ _TRACK_PREFIX = "track_head."
 _LIST_LIMIT = 20
 
 
-def _hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
-    """One TCP connect to the hub, so that a machine without network fails in seconds instead of after
-    huggingface_hub's retry back-off (about 25 s per file)."""
-    url = urlparse(endpoint)
-    try:
-        socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)),
-                                 timeout=timeout).close()
-    except OSError:
-        return False
-    return True
-
-
 def _hub_download(repo_id: str) -> Path:
-    """Weights of a hub repo (safetensors preferred): the local cache first, then the network if reachable.
-
-    Raises FileNotFoundError at once when offline or unreachable, saying what to pass instead.
-    """
-    from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import RemoteEntryNotFoundError
+    """Weights of a hub repo (safetensors preferred): the local cache first, then the network (`rl3dedit.hub`: an
+    overall deadline and a message saying what failed). Raises `HubError` saying what to pass instead."""
+    from rl3dedit.hub import HubFileMissingError, cached_path, hub_file
 
     for filename in _HUB_FILES:
+        cached = cached_path(repo_id, filename)
+        if cached is not None:
+            return cached
+    hint = (f"download model.pt from https://huggingface.co/{repo_id} elsewhere and pass its local path "
+            "(verifier.model=/path/to/model.pt or load_vggt('/path/to/model.pt')); use verifier.model=tiny for a "
+            "random model")
+    for filename in _HUB_FILES[:-1]:
         try:
-            return Path(hf_hub_download(repo_id, filename, local_files_only=True))
-        except Exception:  # noqa: BLE001 - not in the cache (or cache unreadable): try the next option
+            return hub_file(repo_id, filename, what="VGGT weights", hint=hint)
+        except HubFileMissingError:
             continue
-    errors: list[str] = []
-    if constants.HF_HUB_OFFLINE:
-        errors.append("not in the local cache and HF_HUB_OFFLINE is set")
-    elif not _hub_reachable(constants.ENDPOINT):
-        errors.append(f"not in the local cache and {constants.ENDPOINT} is unreachable")
-    else:
-        for filename in _HUB_FILES:
-            try:
-                return Path(hf_hub_download(repo_id, filename))
-            except RemoteEntryNotFoundError:
-                errors.append(f"{filename}: not in the repository")
-            except Exception as exc:  # noqa: BLE001 - network, auth and gating errors all mean "not available"
-                errors.append(f"{filename}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-                break
-    raise FileNotFoundError(
-        f"could not get VGGT weights for hub id {repo_id!r} ({'; '.join(errors)}). Without network access, "
-        f"download model.pt from https://huggingface.co/{repo_id} elsewhere and pass its local path "
-        "(verifier.model=/path/to/model.pt or load_vggt('/path/to/model.pt')); use verifier.model=tiny for a "
-        "random model."
-    )
+    return hub_file(repo_id, _HUB_FILES[-1], what="VGGT weights", hint=hint)
 
 
 def _resolve(name_or_path: str | Path) -> Path:
@@ -101,24 +73,9 @@ def _resolve(name_or_path: str | Path) -> Path:
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
-    """Read a flat state dict from `.safetensors` or a torch file (`weights_only=True`, memory-mapped)."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state: object = load_file(str(path), device="cpu")
-    else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # legacy (non-zip) files cannot be memory-mapped
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, Mapping) and set(state) == {"model"} and isinstance(state["model"], Mapping):
-        logger.info("%s: unwrapping the state dict stored under key 'model'", path)
-        state = state["model"]
-    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise ValueError(f"{path}: expected a flat state dict of tensors (upstream model.pt layout), "
-                         f"found {type(state).__name__}")
-    return dict(state)
+    """Read a flat state dict from `.safetensors` or a torch file (`weights_only=True`, memory-mapped); a corrupt,
+    empty, pickled-code or non-finite file raises `rl3dedit.errors.InputError` naming it (`files.read_weights`)."""
+    return read_weights(path, "VGGT weights file", mmap=True)
 
 
 def _check_keys(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
@@ -236,7 +193,7 @@ def build_tiny_vggt(seed: int = 0, config: VGGTConfig | None = None) -> VGGT:
 def load_verifier(config: VerifierConfig, device: str | torch.device = "cpu") -> VGGT:
     """The frozen VGGT named by the run config: `tiny` (random, `tiny_seed`) or real weights (path or hub id).
 
-    Parameters stay float32; `dtype: bfloat16` runs the aggregator under bf16 autocast (reference/vggt.md §7).
+    Parameters stay float32; `dtype: bfloat16` runs the aggregator under bf16 autocast (docs/references.md §4).
     Returns the model in eval mode with `requires_grad_(False)`.
     """
     amp = torch.bfloat16 if config.dtype == "bfloat16" else None

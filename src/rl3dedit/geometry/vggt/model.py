@@ -1,4 +1,4 @@
-"""VGGT: aggregator + camera, depth, point (and track) heads (reference/vggt.md §6, §7).
+"""VGGT: aggregator + camera, depth, point (and track) heads (https://github.com/facebookresearch/vggt; docs/vggt.md).
 
 Reads like upstream `vggt/models/vggt.py`; parameter names equal the checkpoint keys (`aggregator.*`,
 `camera_head.*`, `depth_head.*`, `point_head.*`, `track_head.*`).
@@ -65,7 +65,7 @@ class VGGT(nn.Module):
     Args:
         config: architecture (default VGGT-1B).
         amp_dtype: when set (e.g. torch.bfloat16 on GPU), the aggregator runs under autocast in that dtype and the
-            heads in full precision; the aggregator's residual stream stays fp32 (reference/vggt.md §7).
+            heads in full precision; the aggregator's residual stream stays fp32 (docs/references.md §4).
         frames_chunk_size: frames per DPT-head pass (upstream default 8; None = all frames at once). Bounds the
             memory of the full-resolution head activations; the result does not depend on it.
     """

@@ -1,9 +1,9 @@
-"""VGGT's 9-value pose encoding and its camera utilities (reference/vggt.md §3, §8).
+"""VGGT's 9-value pose encoding and its camera utilities (docs/references.md §4).
 
 Encoding "absT_quaR_FoV": [t (3) | quaternion **xyzw, scalar last** (4) | fov_h, fov_w (2)], where [R | t] is the
 **camera-from-world** extrinsic in OpenCV axes (x right, y down, z forward). This module is the only place in
-rl3dedit that handles xyzw quaternions; the rest of the project uses wxyz (`quat_xyzw_to_wxyz`) or rotation
-matrices, and 4x4 world-to-camera `viewmats` (`extrinsic_to_viewmats`).
+rl3dedit that handles xyzw quaternions: its helpers are thin adapters over the wxyz rigid-pose maths of
+`rl3dedit.scene.pose`, and VGGT's 3x4 extrinsics become 4x4 world-to-camera `viewmats` (`extrinsic_to_viewmats`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from rl3dedit.scene.pose import invert_pose, matrix_to_quaternion, quaternion_to_matrix, to_homogeneous
+
 __all__ = [
     "ExtriIntri",
     "quat_xyzw_to_mat",
@@ -21,7 +23,6 @@ __all__ = [
     "quat_wxyz_to_xyzw",
     "pose_encoding_to_extri_intri",
     "extri_intri_to_pose_encoding",
-    "closed_form_inverse_se3",
     "extrinsic_to_viewmats",
     "unproject_depth_map_to_point_map",
 ]
@@ -35,42 +36,13 @@ class ExtriIntri(NamedTuple):
 
 
 def quat_xyzw_to_mat(quat: Tensor) -> Tensor:
-    """(..., 4) xyzw quaternion, not necessarily unit -> (..., 3, 3) rotation.
-
-    Standard quaternion-to-matrix formula with 2/|q|^2 in place of 2 (so the quaternion need not be normalised),
-    as VGGT's `quat_to_mat` (from PyTorch3D's `quaternion_to_matrix`).
-    """
-    x, y, z, w = quat.unbind(-1)
-    two_s = 2.0 / (quat * quat).sum(-1)
-    m = torch.stack([
-        1 - two_s * (y * y + z * z), two_s * (x * y - z * w), two_s * (x * z + y * w),
-        two_s * (x * y + z * w), 1 - two_s * (x * x + z * z), two_s * (y * z - x * w),
-        two_s * (x * z - y * w), two_s * (y * z + x * w), 1 - two_s * (x * x + y * y),
-    ], dim=-1)
-    return m.reshape(quat.shape[:-1] + (3, 3))
+    """(..., 4) xyzw quaternion, not necessarily unit -> (..., 3, 3) rotation (`scene.pose.quaternion_to_matrix`)."""
+    return quaternion_to_matrix(quat_xyzw_to_wxyz(quat))
 
 
 def mat_to_quat_xyzw(rot: Tensor) -> Tensor:
-    """(..., 3, 3) rotation -> (..., 4) unit xyzw quaternion with non-negative w.
-
-    Of the four algebraically equivalent formulas (each divides by one of 4w^2, 4x^2, 4y^2, 4z^2), the one with
-    the largest denominator is used for stability (Shepperd's method, as in PyTorch3D `matrix_to_quaternion`).
-    """
-    m = rot.reshape(rot.shape[:-2] + (9,)).unbind(-1)
-    m00, m01, m02, m10, m11, m12, m20, m21, m22 = m
-    four_sq = torch.stack([1 + m00 + m11 + m22, 1 + m00 - m11 - m22, 1 - m00 + m11 - m22, 1 - m00 - m11 + m22], -1)
-    q_abs = torch.sqrt(four_sq.clamp(min=0))  # 2|w|, 2|x|, 2|y|, 2|z|
-    cand = torch.stack([  # rows: candidates scaled by 2w, 2x, 2y, 2z; columns: w, x, y, z
-        torch.stack([q_abs[..., 0] ** 2, m21 - m12, m02 - m20, m10 - m01], -1),
-        torch.stack([m21 - m12, q_abs[..., 1] ** 2, m10 + m01, m02 + m20], -1),
-        torch.stack([m02 - m20, m10 + m01, q_abs[..., 2] ** 2, m12 + m21], -1),
-        torch.stack([m10 - m01, m20 + m02, m21 + m12, q_abs[..., 3] ** 2], -1),
-    ], dim=-2)
-    cand = cand / (2.0 * q_abs[..., None].clamp(min=0.1))
-    best = q_abs.argmax(dim=-1)
-    wxyz = torch.gather(cand, -2, best[..., None, None].expand(best.shape + (1, 4))).squeeze(-2)
-    wxyz = torch.where(wxyz[..., :1] < 0, -wxyz, wxyz)
-    return quat_wxyz_to_xyzw(wxyz)
+    """(..., 3, 3) rotation -> (..., 4) unit xyzw quaternion with non-negative w (`scene.pose.matrix_to_quaternion`)."""
+    return quat_wxyz_to_xyzw(matrix_to_quaternion(rot))
 
 
 def quat_xyzw_to_wxyz(quat: Tensor) -> Tensor:
@@ -85,7 +57,7 @@ def quat_wxyz_to_xyzw(quat: Tensor) -> Tensor:
 
 def pose_encoding_to_extri_intri(pose_enc: Tensor, image_size_hw: tuple[int, int] | None = None,
                                  build_intrinsics: bool = True) -> ExtriIntri:
-    """Decode (B, S, 9) pose encodings into cameras (reference/vggt.md §8).
+    """Decode (B, S, 9) pose encodings into cameras.
 
     Args:
         pose_enc: (B, S, 9) [t | quat xyzw | fov_h, fov_w] (radians).
@@ -126,25 +98,13 @@ def extri_intri_to_pose_encoding(extrinsic: Tensor, intrinsic: Tensor, image_siz
     return torch.cat([extrinsic[..., :3, 3], quat, fov_h[..., None], fov_w[..., None]], dim=-1).float()
 
 
-def closed_form_inverse_se3(se3: Tensor) -> Tensor:
-    """Invert rigid transforms (..., 3, 4) or (..., 4, 4) -> (..., 4, 4): [R^T | -R^T t]."""
-    rot_t = se3[..., :3, :3].transpose(-1, -2)
-    out = torch.zeros(se3.shape[:-2] + (4, 4), dtype=se3.dtype, device=se3.device)
-    out[..., :3, :3] = rot_t
-    out[..., :3, 3:] = -(rot_t @ se3[..., :3, 3:])
-    out[..., 3, 3] = 1.0
-    return out
-
-
 def extrinsic_to_viewmats(extrinsic: Tensor) -> Tensor:
     """(..., 3, 4) VGGT camera-from-world -> (..., 4, 4) rl3dedit `viewmats` (same frame, homogeneous row added)."""
-    bottom = torch.zeros(extrinsic.shape[:-2] + (1, 4), dtype=extrinsic.dtype, device=extrinsic.device)
-    bottom[..., 0, 3] = 1.0
-    return torch.cat([extrinsic, bottom], dim=-2)
+    return to_homogeneous(extrinsic)
 
 
 def unproject_depth_map_to_point_map(depth: Tensor, extrinsic: Tensor, intrinsic: Tensor) -> Tensor:
-    """Lift depth maps to world points (reference/vggt.md §8; upstream `unproject_depth_map_to_point_map`).
+    """Lift depth maps to world points (upstream `unproject_depth_map_to_point_map`).
 
     Args:
         depth: (S, H, W, 1) or (S, H, W) z-depth.
@@ -167,6 +127,6 @@ def unproject_depth_map_to_point_map(depth: Tensor, extrinsic: Tensor, intrinsic
     v = torch.arange(H, dtype=torch.float64, device=depth.device).view(1, H, 1)
     fx, fy, cx, cy = (k[:, i, j].view(S, 1, 1) for i, j in ((0, 0), (1, 1), (0, 2), (1, 2)))
     cam = torch.stack([(u - cx) * d / fx, (v - cy) * d / fy, d], dim=-1).float().double()
-    c2w = closed_form_inverse_se3(extrinsic).to(torch.float64)
+    c2w = invert_pose(extrinsic).to(torch.float64)
     world = cam @ c2w[:, None, :3, :3].transpose(-1, -2) + c2w[:, None, None, :3, 3]
     return world.to(depth.dtype)

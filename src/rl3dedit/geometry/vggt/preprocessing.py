@@ -1,4 +1,4 @@
-"""VGGT input preprocessing on tensors (reference/vggt.md §1; upstream `load_and_preprocess_images`).
+"""VGGT input preprocessing on tensors (upstream `load_and_preprocess_images`, docs/references.md §4).
 
 Resampling: upstream resizes 8-bit PIL images with BICUBIC. Here the resize is
 `F.interpolate(mode="bicubic", antialias=True)` on floats (the same Keys a = -0.5 kernel, widened when

@@ -1,4 +1,4 @@
-"""Iterative camera head (reference/vggt.md §3).
+"""Iterative camera head (upstream `vggt/heads/camera_head.py`).
 
 Reads the camera token (token 0) of the last aggregator output, normalises it (`token_norm`), then refines a
 9-value pose encoding `num_iterations` times. Each iteration embeds the previous *raw* prediction (detached; the

@@ -1,4 +1,4 @@
-"""DPT dense-prediction head for depth and world points (reference/vggt.md §4, §12).
+"""DPT dense-prediction head for depth and world points (upstream `vggt/heads/dpt_head.py`).
 
 Four aggregator outputs (`intermediate_layer_idx`) -> shared LayerNorm on patch tokens -> 1x1 projections ->
 UV sin/cos embedding x 0.1 -> resize to 4x, 2x, 1x, 1/2x of the patch grid -> RefineNet fusion (bilinear,
@@ -56,7 +56,7 @@ def _interp(x: Tensor, size: tuple[int, int]) -> Tensor:
 class ResidualConvUnit(nn.Module):
     """relu -> conv1 -> relu -> conv2, plus a skip that adds relu(x).
 
-    Upstream's ReLU is in-place, so its skip connection sees the rectified input (reference/vggt.md §4).
+    Upstream's ReLU is in-place, so its skip connection sees the rectified input (docs/references.md §4).
     """
 
     def __init__(self, features: int):

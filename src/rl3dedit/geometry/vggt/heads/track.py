@@ -1,8 +1,8 @@
-"""Track head modules (reference/vggt.md §5), built so that the `track_head.*` checkpoint keys load.
+"""Track head modules (upstream `vggt/heads/track_head.py`), built so that the `track_head.*` checkpoint keys load.
 
 The feature extractor (a feature-only DPT at half resolution) runs; the CoTracker-style iterative tracker
 (`tracker.*`) only holds its parameters (its layer-norm eps and forward are not reproduced): querying tracks raises
-NotImplementedError. The reward model does not use tracks (reference/vggt.md §18).
+NotImplementedError. The reward model does not use tracks.
 """
 
 from __future__ import annotations

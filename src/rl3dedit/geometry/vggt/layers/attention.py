@@ -1,4 +1,4 @@
-"""Multi-head self-attention with optional qk-norm and 2D RoPE (reference/vggt.md §2.5, §12).
+"""Multi-head self-attention with optional qk-norm and 2D RoPE (docs/references.md §4).
 
 Order inside a head: qkv projection -> LayerNorm on q and k (qk-norm, eps 1e-5, affine) -> RoPE -> scaled dot
 product with scale 1/sqrt(Dh) -> output projection. DINOv2 and the camera-head trunk use the same module with

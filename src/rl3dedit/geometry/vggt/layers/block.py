@@ -1,7 +1,7 @@
-"""Pre-norm transformer block shared by DINOv2, the aggregator and the camera trunk (reference/vggt.md §2.5).
+"""Pre-norm transformer block shared by DINOv2, the aggregator and the camera trunk.
 
 x = x + ls1(attn(norm1(x))); x = x + ls2(mlp(norm2(x))). LayerScale multiplies by an fp32 gamma out of place,
-so under bf16 autocast the residual stream stays fp32 (reference/vggt.md §7).
+so under bf16 autocast the residual stream stays fp32 (docs/references.md §4).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Block(nn.Module):
     ):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        # qk-norm eps stays 1e-5 whatever the block LayerNorm eps is (reference/vggt.md §12).
+        # qk-norm eps stays 1e-5 whatever the block LayerNorm eps is (docs/references.md §4).
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, proj_bias=proj_bias, qk_norm=qk_norm,
                               rope_freq=rope_freq)
         self.ls1 = LayerScale(dim, init_values) if init_values else nn.Identity()

@@ -1,4 +1,4 @@
-"""DINOv2 ViT used as VGGT's patch embedding (reference/vggt.md §2.2; fixture README "aggregator.patch_embed").
+"""DINOv2 ViT used as VGGT's patch embedding (checkpoint keys `aggregator.patch_embed.*`).
 
 Keys: cls_token (1, 1, D), pos_embed (1, 1 + G*G, D), register_tokens (1, R, D), mask_token (1, D) (unused),
 patch_embed.proj (D, 3, p, p), blocks.N.* (no chunk level), norm. Blocks use LayerNorm eps 1e-6, exact GELU,

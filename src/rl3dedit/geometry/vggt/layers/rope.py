@@ -1,4 +1,4 @@
-"""2D rotary position embedding of the aggregator (reference/vggt.md §2.4, §12).
+"""2D rotary position embedding of the aggregator (docs/references.md §4).
 
 Each attention head of width Dh is split in two halves: the first half is rotated by the token's row, the second
 by its column. Within a half of width d, "rotate-half" pairs channel i with i + d/2 and rotates them by
