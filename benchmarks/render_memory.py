@@ -21,7 +21,9 @@ def _one(gaussians: int, frames: int, chunk: int, size: int) -> None:
     from rl3dedit.views import orbit_cameras
 
     torch.set_num_threads(1)
-    scene = make_synthetic_scene(gaussians, seed=0, sh_degree=3)
+    scene = make_synthetic_scene(gaussians, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    scene = scene.with_params(sh_rest=torch.randn(gaussians, 15, 3, generator=gen) * 0.05)  # SH degree 3
     cameras = orbit_cameras(frames, center=(0.0, 0.0, 0.3), radius=2.7, elevation_deg=30.0, width=size,
                             height=size, fov_deg=50.0)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

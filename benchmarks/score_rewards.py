@@ -33,6 +33,7 @@ from rl3dedit.rewards.perturb import PERTURBATIONS
 from rl3dedit.scene import load_capture, read_ply
 
 DATA = Path("/work/shared/data")
+CAPTURES = ("face", "stone_horse")  # each one's "replaced" views come from the other
 
 
 def _reward(name: str, scene, weights: str | None):
@@ -49,7 +50,7 @@ def _reward(name: str, scene, weights: str | None):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--captures", default="face,stone_horse")
+    parser.add_argument("--captures", default=",".join(CAPTURES), help="which of the shipped captures to score")
     parser.add_argument("--fit", action="append", default=[], metavar="NAME=PLY",
                         help="fitted 3DGS of a capture (renders + warp depth); repeatable")
     parser.add_argument("--rewards", default="sfm,warp,vggt-tiny")
@@ -66,12 +67,13 @@ def main() -> None:
     torch.set_num_threads(2)
     names = args.captures.split(",")
     fits = dict(item.split("=", 1) for item in args.fit)
-    captures = {name: load_capture(DATA / name, downscale=args.downscale) for name in names}
+    captures = {name: load_capture(DATA / name, downscale=args.downscale) for name in CAPTURES}
     background = tuple(load_config("tiny").render.background)
     records, timing = [], {}
-    for c, name in enumerate(names):
+    for name in names:
+        c = CAPTURES.index(name)
         capture = captures[name]
-        other = captures[names[(c + 1) % len(names)]].images
+        other = captures[CAPTURES[1 - c]].images
         scene = read_ply(fits[name]) if name in fits else None
         span = (args.views - 1) * args.stride + 1
         starts = torch.linspace(0, len(capture) - span, args.sets).round().long().tolist()

@@ -12,9 +12,10 @@ import torch
 from plyfile import PlyData, PlyElement
 
 from rl3dedit.errors import InputError
-from rl3dedit.scene import load_cameras, load_capture, read_ply, splat_property_names
+from rl3dedit.scene import load_cameras, load_capture, read_ply
 from rl3dedit.scene.cameras_json import read_cameras_json
 from rl3dedit.scene.nerfstudio import read_camera_path, read_transforms_json
+from rl3dedit.scene.ply import splat_property_names
 
 POSE = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 3.0], [0.0, 0.0, 0.0, 1.0]]
 
@@ -241,3 +242,48 @@ def test_too_small_captures_name_the_file(tmp_path, size, downscale, message):
     with pytest.raises(InputError, match=message) as info:
         load_capture(folder, downscale=downscale)
     assert str(path) in str(info.value)
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncate trainable.safetensors", "trainable.safetensors: not a readable safetensors"),
+    ("nan trainable.safetensors", "trainable.safetensors: 1 tensor\\(s\\) .* hold NaN or inf"),
+    ("pickle optimizer.pt", "optimizer.pt: refused to load"),
+    ("corrupt state.json", "state.json: not valid JSON"),
+    ("empty-object state.json", "state.json: expected a JSON object with integer 'update'"),
+])
+def test_a_damaged_checkpoint_is_refused_by_file(tmp_path, damage, message):
+    import pickle
+
+    from safetensors.torch import save_file
+
+    from rl3dedit.config import load_config
+    from rl3dedit.rl.checkpoint import CheckpointState, load_checkpoint, save_checkpoint
+
+    param = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.AdamW([param])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    path = save_checkpoint(tmp_path, state=CheckpointState(1, 4, {}), named_params={"p": param}, optimizer=optimizer,
+                           scheduler=scheduler, ema=None, config=load_config("tiny"))
+    action, name = damage.split(" ")
+    target = path / name
+    if action == "truncate":
+        target.write_bytes(target.read_bytes()[:10])
+    elif action == "nan":
+        save_file({"p": torch.tensor([1.0, float("nan"), 0.0])}, str(target))
+    elif action == "pickle":
+        with open(target, "wb") as f:
+            pickle.dump({"state": _Evil()}, f, protocol=2)
+    elif action == "corrupt":
+        target.write_text("{not json")
+    else:
+        target.write_text("{}")
+    with pytest.raises(InputError, match=message) as info:
+        load_checkpoint(path, named_params={"p": param}, optimizer=optimizer, scheduler=scheduler, ema=None)
+    assert str(target) in str(info.value)

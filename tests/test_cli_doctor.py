@@ -52,6 +52,12 @@ def test_edit_paper_fails_at_once_listing_every_missing_model_and_the_cpu(tmp_pa
                    "--force"):
         assert needle in text, needle
     assert not out.exists()
+    out.mkdir()
+    (out / "notes.txt").write_text("keep")
+    both = runner.invoke(app, ["edit", "--preset", "paper", "--device", "cpu", "--data",
+                               str(shared_dir / "data" / "face"), "-i", "x", "--out", str(out)])
+    text = _text(both)
+    assert both.exit_code == 1 and "not written by rl3dedit" in text and "--editor-model PATH" in text
 
 
 def test_global_flags_version_short_help_and_module_entry():

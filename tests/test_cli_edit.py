@@ -43,3 +43,20 @@ def test_demo_runs_and_says_tiny_is_not_quality(tmp_path: Path):
     assert metrics["instruction"] == "make the red object blue"
     assert_records_versions(metrics["provenance"])
     assert (out / "turntable.mp4").is_file()
+
+
+def test_edit_from_a_capture_keeps_its_base_fit_and_records_its_inputs(tmp_path: Path, shared_dir: Path):
+    face = shared_dir / "data" / "face"
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["edit", "--data", str(face), "--downscale", "16", "--fit-iters", "2", "--set",
+                                 "recon.max_init_points=300", "--set", "recon.eval_every=1000", "--refit-iters", "1",
+                                 "--view-size", "32", "-i", "give him a hat", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "fit" in metrics["timings_s"] and "load" not in metrics["timings_s"], "the base fit is its own stage"
+    assert metrics["inputs"] == {"kind": "capture", "path": str(face.resolve()), "ply": None}
+    assert metrics["base_fit"]["iters"] == 2
+    from rl3dedit.scene import read_cameras_json, read_ply
+
+    assert read_ply(out / "base" / "scene.ply").num_gaussians == metrics["base_fit"]["num_gaussians"]
+    assert len(read_cameras_json(out / "base" / "cameras.json")) == 65

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from provenance_check import assert_records_versions
 from rl3dedit.cli.main import app
 from rl3dedit.pipeline import RUN_MARKER
-from rl3dedit.scene import read_cameras_json, read_ply, viewmats_to_opengl_c2w
+from rl3dedit.scene import read_cameras_json, read_ply
+from rl3dedit.scene.nerfstudio import viewmats_to_opengl_c2w
 from rl3dedit.synthetic import make_synthetic_capture
 from rl3dedit.views import load_image, save_image
 
@@ -72,3 +73,19 @@ def test_fit_bad_capture_fails_clearly(tmp_path: Path) -> None:
     text = " ".join(result.output.split())  # rich wraps long lines
     assert "cannot load the capture" in text and "not a capture folder" in text and "empty" in text
     assert not (tmp_path / "o").exists()
+
+
+def test_fit_reports_lpips_when_lpips_weights_are_given(tmp_path: Path) -> None:
+    from rl3dedit.rewards.lpips import load_lpips, save_lpips
+
+    data, out = tmp_path / "capture", tmp_path / "fitted"
+    write_nerfstudio_capture(data, size=32)
+    save_lpips(load_lpips(seed=1), tmp_path / "lpips.safetensors")
+    result = runner.invoke(app, ["fit", "--data", str(data), "--out", str(out), "--downscale", "1", "--fit-iters",
+                                 "2", "--set", f"rewards.lpips_weights={tmp_path / 'lpips.safetensors'}"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["holdout_lpips"] > 0 and "LPIPS" in " ".join(result.output.split())
+    plain = runner.invoke(app, ["fit", "--data", str(data), "--out", str(tmp_path / "plain"), "--downscale", "1",
+                                "--fit-iters", "2"])
+    assert "holdout_lpips" not in json.loads((tmp_path / "plain" / "metrics.json").read_text()), plain.output

@@ -76,7 +76,7 @@ def test_unreadable_input_and_camera_mismatch_exit_non_zero(tmp_path, view_dir):
 
 def test_paper_verifier_without_weights_says_what_to_pass(view_dir, tmp_path):
     result = run(str(view_dir), "--verifier", "paper", "--device", "cpu")
-    assert result.exit_code != 0 and "--verifier-weights" in result.output
+    assert result.exit_code != 0 and "--verifier-model" in result.output
     missing = run(str(view_dir), "--verifier", "paper", "--verifier-weights", str(tmp_path / "model.pt"),
                   "--device", "cpu")
     assert missing.exit_code != 0 and "model.pt" in missing.output

@@ -143,3 +143,18 @@ def test_score_refuses_views_too_small_to_score(tmp_path):
     result = runner.invoke(app, ["score", "--verifier", "tiny", str(tmp_path / "views")])
     assert result.exit_code == 1
     assert "views are 1x1 px" in _one_error_line(result.output)
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"\x80\x02}q\x00."])
+def test_score_with_unreadable_verifier_weights_is_one_line(tmp_path, content):
+    import torch
+
+    from rl3dedit.views import save_image
+
+    for i in range(3):
+        save_image(torch.rand(3, 16, 16), tmp_path / "views" / f"v{i}.png")
+    weights = tmp_path / ("w.pt" if content.startswith(b"\x80") else "w.safetensors")
+    weights.write_bytes(content)
+    result = runner.invoke(app, ["score", "--verifier-weights", str(weights), str(tmp_path / "views")])
+    assert result.exit_code == 1
+    assert str(weights) in _one_error_line(result.output)

@@ -1,11 +1,16 @@
 """The README's examples in order on a shipped capture, at tiny size, each command using only what the earlier ones
-wrote: fit -> edit -> score -> render (views, camera path) -> eval -> train."""
+wrote: fit -> edit -> score -> render (views, camera path) -> eval -> train.
+
+The whole chain is `slow` (our PyTorch rasterizer dominates on a CPU); the default run walks fit -> edit -> score ->
+render with a few steps of each.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -21,15 +26,17 @@ def _run(args: list) -> str:
     return result.output
 
 
-def test_readme_chain_fit_edit_score_render_eval_train(tmp_path: Path, shared_dir: Path) -> None:
+def _walk(tmp_path: Path, shared_dir: Path, *, full: bool) -> None:
     face = shared_dir / "data" / "face"
     fit, edit = tmp_path / "face", tmp_path / "face-hat"
+    small = [] if full else ["--set", "recon.max_init_points=300", "--set", "recon.eval_every=1000"]
 
-    _run(["fit", "--data", face, "--downscale", "8", "--fit-iters", "20", "--out", fit])
+    _run(["fit", "--data", face, "--downscale", "8" if full else "16", "--fit-iters", "20" if full else "2", *small,
+          "--out", fit])
     assert list((fit / "holdout").glob("*_gt_render.png")), "fit shows its held-out views"
 
     _run(["edit", "--scene", fit / "scene.ply", "--cameras", fit / "cameras.json", "--instruction", "give him a hat",
-          "--refit-iters", "5", "--out", edit])
+          "--refit-iters", "5" if full else "1", "--view-size", "64" if full else "32", "--out", edit])
     edited = sorted((edit / "views" / "edited").glob("*.png"))
     source = sorted((edit / "views" / "source").glob("*.png"))
     cameras = read_cameras_json(edit / "cameras.json")
@@ -45,6 +52,8 @@ def test_readme_chain_fit_edit_score_render_eval_train(tmp_path: Path, shared_di
     views = tmp_path / "face-hat-views"
     _run(["render", "--scene", edit / "edited.ply", "--cameras", edit / "cameras.json", "--grid", "--out", views])
     assert len(list((views / "views").glob("*.png"))) == 9 and (views / "grid.png").is_file()
+    if not full:
+        return
     path = next((face / "camera_paths").glob("*.json"))
     frames = tmp_path / "face-path"
     _run(["render", "--scene", fit / "scene.ply", "--camera-path", path, "--data", face, "--view-size", "32",
@@ -62,6 +71,7 @@ def test_readme_chain_fit_edit_score_render_eval_train(tmp_path: Path, shared_di
           evaluation])
     results = json.loads((evaluation / "results.json").read_text())
     assert [case["status"] for case in results["cases"]] == ["ok"]
+    assert "VGGT verifier" in results["random_models"] and "random models" in (evaluation / "table.md").read_text()
 
     manifest = tmp_path / "manifest.yaml"
     manifest.write_text(yaml.safe_dump({"scenes": [{
@@ -72,3 +82,12 @@ def test_readme_chain_fit_edit_score_render_eval_train(tmp_path: Path, shared_di
           "rl.prepare_num_steps=1", "--out", grpo])
     lora = grpo / "export" / "lora"
     assert (lora / "pytorch_lora_weights.safetensors").is_file()
+
+
+def test_readme_chain_fit_edit_score_render(tmp_path: Path, shared_dir: Path) -> None:
+    _walk(tmp_path, shared_dir, full=False)
+
+
+@pytest.mark.slow
+def test_readme_chain_fit_edit_score_render_eval_train(tmp_path: Path, shared_dir: Path) -> None:
+    _walk(tmp_path, shared_dir, full=True)

@@ -86,7 +86,7 @@ def answering_endpoint():
 
 
 def test_offline_and_not_cached_says_offline():
-    with pytest.raises(HubError, match="not in the local hub cache and HF_HUB_OFFLINE is set; pass PATH"):
+    with pytest.raises(HubError, match="not in the local cache and HF_HUB_OFFLINE is set; pass PATH"):
         hub.resolve("owner/repo", "config.json", what="CLIP model", hint="pass PATH")
 
 

@@ -112,7 +112,7 @@ def test_edit_job_keeps_the_best_of_three_and_records_all(tmp_path):
     scores = [c["score"] for c in record["candidates"]]
     assert record["count"] == 3 and record["reward"] == "warp"
     assert record["kept"] == max(range(3), key=lambda i: scores[i])
-    assert [c["seed"] for c in record["candidates"]] == [report.metrics["seed"] - record["kept"] + i for i in range(3)]
+    assert [c["seed"] for c in record["candidates"]] == [report.metrics["edit_seed"] - record["kept"] + i for i in range(3)]
     assert f"kept candidate #{record['kept']}" in record["reason"] and record["edit_s_per_candidate"] > 0
     for c in record["candidates"]:
         assert (tmp_path / "run" / c["grids"][0]).is_file()

@@ -8,7 +8,7 @@ import torch
 
 from rl3dedit.config import load_config
 from rl3dedit.pipeline import RUN_MARKER, run_edit
-from rl3dedit.scene import read_ply
+from rl3dedit.scene import read_cameras_json, read_ply
 from rl3dedit.synthetic import make_synthetic_capture
 
 EXPECTED_FILES = [
@@ -38,10 +38,15 @@ def test_tiny_edit_writes_every_output(tmp_path: Path, tiny_config, synthetic):
     out = tmp_path / "run"
     for name in EXPECTED_FILES:
         assert (out / name).is_file(), name
-    views = sorted(p.name for p in (out / "views").iterdir())
-    assert views == [f"edited_{i:02d}.png" for i in range(9)] + [f"source_{i:02d}.png" for i in range(9)]
+    for kind in ("source", "edited"):
+        assert sorted(p.name for p in (out / "views" / kind).iterdir()) == [f"{i:02d}.png" for i in range(9)]
+    written = read_cameras_json(out / "cameras.json")  # the cameras of exactly the written views, at their size
+    assert len(written) == 9 and torch.allclose(written.viewmats, report.view_cameras.viewmats.cpu(), atol=1e-5)
+    assert (written.width, written.height) == (report.view_cameras.width, report.view_cameras.height)
     assert stages == ["load", "select", "render", "edit", "verify", "refit", "turntable", "write"]
     metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["random_models"] == ["FLUX.1-Kontext editor", "VGGT verifier"]
+    assert metrics["run_seed"] == tiny_config.seed and metrics["edit_seed"] == report.metrics["edit_seed"]
     assert set(metrics["timings_s"]) == set(stages)
     assert metrics["peak_memory_mb"] > 0
     assert set(metrics["consistency"]) == {"source", "edited"}
@@ -92,11 +97,11 @@ def test_edit_job_seed_and_prompt_follow_the_preset(tmp_path: Path, tiny_config,
 
     seen = {}
 
-    def record(self, views, instruction, *, num_steps, guidance_scale, seed, rewrite=True):
-        seen.update(prompt=instruction if not rewrite else grid_prompt(instruction), seed=seed)
+    def record(self, image, prompt, *, seeds, **kwargs):  # every edit path samples through `rollout`
+        seen.update(prompt=prompt, seed=seeds[0])
         raise _StopAfterEdit
 
-    monkeypatch.setattr(KontextGridEditor, "edit_views", record)
+    monkeypatch.setattr(KontextGridEditor, "rollout", record)
     editor = load_config(preset).editor
     config = tiny_config.model_copy(update={"editor": tiny_config.editor.model_copy(
         update={"seed_mode": editor.seed_mode, "prompt_mode": editor.prompt_mode})})

@@ -15,6 +15,7 @@ import torch
 from rl3dedit.config import load_config
 from rl3dedit.pipeline import plan_view_set, prepare_view_set, render_size, run_edit
 from rl3dedit.pipeline.source import PlySource, SyntheticSource, load_scene_source, scene_source_from_flags
+from rl3dedit.pipeline.view_set import render_view_set
 from rl3dedit.rl import parse_manifest, prepare_dataset
 from rl3dedit.scene import read_cameras_json, write_cameras_json, write_ply
 from rl3dedit.synthetic import make_synthetic_capture
@@ -27,11 +28,6 @@ class _Captured(Exception):
     def __init__(self, views: torch.Tensor) -> None:
         super().__init__("captured")
         self.views = views
-
-
-class _CapturingEditor:
-    def edit_views(self, views, instruction, **kwargs):
-        raise _Captured(views.detach().cpu())
 
 
 class _HalvingEditor:
@@ -56,11 +52,13 @@ def wide_scene(tmp_path):
 
 
 def test_prepare_and_edit_produce_identical_view_sets_under_the_paper_preset(tmp_path, wide_scene, monkeypatch):
-    from rl3dedit.editor import KontextGridEditor
+    import rl3dedit.pipeline.edit as edit_job
+
+    def stop_after_render(*args, **kwargs):  # the edit job's view set, taken before anything is edited
+        raise _Captured(render_view_set(*args, **kwargs).images.detach().cpu())
 
     config = _paper_views_config()
-    monkeypatch.setattr(KontextGridEditor, "from_config",
-                        classmethod(lambda cls, cfg, device, editor=None: _CapturingEditor()))
+    monkeypatch.setattr(edit_job, "render_view_set", stop_after_render)
     with pytest.raises(_Captured) as captured:
         run_edit(config, instruction="make it red", out_dir=tmp_path / "edit", source=wide_scene)
     edit_views = captured.value.views

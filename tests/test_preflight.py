@@ -9,9 +9,7 @@ import typer
 
 from rl3dedit.cli._common import resolve_config, resolve_views_input
 from rl3dedit.config import load_config
-from rl3dedit.preflight import (
-    GIB, KNOWN_PARAMETERS, check_model, memory_plan, parameter_counts, preflight,
-)
+from rl3dedit.preflight import GIB, KNOWN_PARAMETERS, check_model, memory_plan, parameter_counts, preflight
 
 
 def test_meta_device_parameter_counts_match_the_quick_table():
@@ -60,14 +58,6 @@ def test_tiny_preset_passes_and_names_its_random_models(tmp_path: Path):
     check = preflight(load_config("tiny"), command="edit", out_dir=tmp_path / "out", fit=True)
     assert check.problems == []
     assert check.random_models == ["FLUX.1-Kontext editor", "VGGT verifier"]
-
-
-def test_preflight_refuses_a_foreign_output_folder(tmp_path: Path):
-    out = tmp_path / "mine"
-    out.mkdir()
-    (out / "notes.txt").write_text("keep")
-    check = preflight(load_config("tiny"), command="edit", out_dir=out)
-    assert any("not written by rl3dedit" in p for p in check.problems)
 
 
 def test_memory_plan_follows_the_offload_setting():

@@ -59,3 +59,17 @@ def test_select_and_append_keep_adam_moments() -> None:
     loss = splats.params["sh0"].sum()
     loss.backward()
     splats.step()  # the edited optimizer still steps
+
+
+def test_step_scene_skips_validation_and_the_result_is_checked(monkeypatch) -> None:
+    from rl3dedit.scene import GaussianScene
+
+    splats = make_splats(make_synthetic_scene(60, seed=0), learning_rates(ReconConfig(), 2.0), "cpu")
+    calls = []
+    monkeypatch.setattr(GaussianScene, "validate", lambda self, source="GaussianScene": calls.append(source))
+    scene = splats.scene()  # every optimisation step: no per-field host syncs
+    assert calls == [] and scene.means is splats.params["means"]
+    splats.detached_scene()  # leaving the optimiser: checked
+    assert calls == ["GaussianScene"]
+    with pytest.raises(TypeError, match="needs exactly"):
+        GaussianScene.unchecked(means=scene.means)

@@ -9,7 +9,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from rl3dedit.render._projection import covariance_3d, project_gaussians
-from rl3dedit.scene import quaternion_to_matrix
+from rl3dedit.scene.pose import quaternion_to_matrix
 
 
 def test_quaternion_to_matrix_matches_scipy_with_wxyz_order() -> None:

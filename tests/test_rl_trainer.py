@@ -215,3 +215,69 @@ def test_paper_window_sweeps_every_start_once_and_stops_at_the_last():
     assert sorted(set(starts)) == list(range(8)) and starts[-1] == 7  # 12 steps, window 4: starts 0..7
     trained = {step for u in range(updates) for step in schedule.steps(u)}
     assert trained == set(range(11))  # every step but the final sigma->0 one, incl. 9 and 10
+
+
+class GaussianColourEditor:
+    """A stand-in `TrainableEditor`: each member's grid is one colour sigmoid(x), x ~ N(w, 0.5²) (one recorded step).
+
+    Nothing of `KontextGridEditor` is used, so the trainer is shown to need only the protocol.
+    """
+
+    def __init__(self) -> None:
+        self.w = torch.nn.Parameter(torch.zeros(3))
+        self.training = False
+
+    def edit_views(self, views, instruction, *, num_steps, guidance_scale, seed):
+        raise NotImplementedError
+
+    def rollout(self, image, prompt, *, group_size, num_steps, guidance_scale, seeds, noise_level, window,
+                height=None, width=None, batch_size=None):
+        from rl3dedit.editor import Condition, Rollout
+
+        x = torch.stack([torch.randn(3, generator=torch.Generator().manual_seed(s)) for s in seeds]) * 0.5
+        x = x + self.w.detach()
+        h, w = int(image.shape[-2]), int(image.shape[-1])
+        images = torch.sigmoid(x)[:, :, None, None].expand(-1, 3, h, w).contiguous()
+        empty = torch.zeros(1, 1, 1)
+        condition = Condition(empty, empty[0], empty[0], empty, empty[0], empty[0], guidance_scale, h, w)
+        return Rollout(
+            images=images, latents=torch.stack([x, x], dim=1)[:, :, None, :], final_latents=x[:, None, :],
+            log_probs=torch.distributions.Normal(self.w.detach(), 0.5).log_prob(x).mean(-1, keepdim=True),
+            sigmas=torch.tensor([[0.8, 0.6]]), timesteps=torch.tensor([800.0]), step_indices=[window[0]],
+            condition=condition, noise_level=noise_level, seeds=list(seeds), num_steps=num_steps,
+            batch_size=batch_size or group_size)
+
+    def log_prob(self, rollout, k, *, members=None, use_reference=False):
+        from rl3dedit.editor import StepLogProb
+
+        sub = rollout if members is None else rollout.select(members)
+        x = sub.latents[:, k + 1, 0]
+        mean = torch.zeros(3) if use_reference else self.w
+        column = torch.ones(x.shape[0], 1, 1)
+        return StepLogProb(torch.distributions.Normal(mean, 0.5).log_prob(x).mean(-1),
+                           mean.expand(x.shape[0], 1, 3), 0.5 * column, 0.8 * column, 0.6 * column)
+
+    def named_trainable_parameters(self):
+        return {"w": self.w}
+
+    def save_lora(self, folder):
+        raise NotImplementedError
+
+    def train(self) -> None:
+        self.training = True
+
+    def eval(self) -> None:
+        self.training = False
+
+
+def test_trainer_needs_only_the_trainable_editor_protocol(prepared, tmp_path):
+    from rl3dedit.editor import TrainableEditor
+
+    editor = GaussianColourEditor()
+    assert isinstance(editor, TrainableEditor)
+    cfg = small_config(learning_rate=0.05, group_size=8, window_size=1, kl_coef=0.01)
+    trainer = GRPOTrainer(cfg, editor, prepared, redness, tmp_path, Accelerator(cpu=True))
+    trainer.train(20)
+    first = trainer.history[0]
+    assert first["policy/ratio_min"] == 1.0 and first["policy/ratio_max"] == 1.0
+    assert editor.w[0] > 0.1 and editor.w[0] > editor.w[1] and editor.w[0] > editor.w[2]  # it learned "red"

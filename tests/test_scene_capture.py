@@ -11,13 +11,13 @@ import torch.nn.functional as F
 from rl3dedit.scene import (
     Cameras,
     Capture,
-    downscale_capture_images,
     intrinsics_from_fov,
     load_cameras,
     load_capture,
     look_at_viewmats,
     write_cameras_json,
 )
+from rl3dedit.scene.capture import downscale_capture_images
 
 
 def _cameras(v: int = 3, size: int = 8) -> Cameras:

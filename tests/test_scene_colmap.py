@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from rl3dedit.scene import distort_normalized, load_cameras, load_capture, read_colmap
+from rl3dedit.scene import load_cameras, load_capture, read_colmap
+from rl3dedit.scene.distortion import distort_normalized
 
 
 def _synthetic(model: str, params: list[float], num_frames: int = 6) -> pycolmap.Reconstruction:

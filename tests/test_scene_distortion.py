@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from rl3dedit.scene import distort_normalized, undistort_images
+from rl3dedit.scene.capture import undistort_images
+from rl3dedit.scene.distortion import distort_normalized
 
 
 def _blob_image(h: int, w: int, centre_uv: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:

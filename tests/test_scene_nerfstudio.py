@@ -10,15 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from rl3dedit.scene import (
-    dataparser_transform,
-    load_capture,
-    look_at_viewmats,
-    read_camera_path,
-    read_transforms_json,
-    undistort_images,
-    viewmats_to_opengl_c2w,
-)
+from rl3dedit.scene import load_capture, look_at_viewmats, read_camera_path, read_transforms_json
+from rl3dedit.scene.capture import undistort_images
+from rl3dedit.scene.nerfstudio import dataparser_transform, viewmats_to_opengl_c2w
 
 W, H = 16, 12
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 from plyfile import PlyData, PlyElement
 
-from rl3dedit.scene import GaussianScene, read_ply, read_points_ply, splat_property_names, write_ply
+from rl3dedit.scene import GaussianScene, read_ply, read_points_ply, write_ply
 from rl3dedit.scene import ply as ply_module
+from rl3dedit.scene.ply import splat_property_names
 
 
 def _random_scene(n: int, degree: int, seed: int = 0) -> GaussianScene:

@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 
 from rl3dedit.cli.main import app
 from rl3dedit.rewards import SfMReward
-from rl3dedit.scene import distort_normalized, load_capture, viewmats_to_opengl_c2w
+from rl3dedit.scene import load_capture
+from rl3dedit.scene.distortion import distort_normalized
+from rl3dedit.scene.nerfstudio import viewmats_to_opengl_c2w
 
 FRAMES = [f"frame_{i:05d}.jpg" for i in range(10, 37, 3)]  # 9 neighbouring frames of the face capture
 SHUFFLE = [3, 0, 6, 1, 8, 2, 4, 7, 5]

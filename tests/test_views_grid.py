@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rl3dedit.views import KONTEXT_BUCKETS, fill_views, grid_size, kontext_bucket, split, tile
+from rl3dedit.views import KONTEXT_BUCKETS, grid_size, kontext_bucket, split, tile
+from rl3dedit.views.grid import fill_views
 
 
 def _smooth_views(v: int, h: int, w: int, seed: int = 0) -> torch.Tensor:

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from rl3dedit.scene import Cameras, intrinsics_from_fov, look_at_viewmats
-from rl3dedit.views import capture_frame, orbit_cameras, turntable_path
+from rl3dedit.views import orbit_cameras, turntable_path
+from rl3dedit.views.paths import capture_frame
 
 
 def test_orbit_geometry():

@@ -8,7 +8,8 @@ import math
 import torch
 
 from rl3dedit.scene import Cameras, intrinsics_from_fov, look_at_viewmats
-from rl3dedit.views import capture_frame, orbit_cameras, select_views
+from rl3dedit.views import orbit_cameras, select_views
+from rl3dedit.views.paths import capture_frame
 
 
 def _shuffled_orbit(n: int, seed: int = 0) -> tuple[Cameras, torch.Tensor]:

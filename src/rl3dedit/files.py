@@ -14,6 +14,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -356,9 +357,11 @@ def read_torch_file(path: str | Path, what: str, *, mmap: bool = False):
                 raise
             return torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) files cannot be mmapped
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # torch's own text suggests weights_only=False, exactly what must not be done with an untrusted file
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        named = f" (it references {found.group(1)})" if found else ""
         raise InputError(f"{path}: refused to load this {what}: it holds Python objects other than tensors, which "
-                         f"could run code when unpickled ({first[:200]})") from None
+                         f"could run code when unpickled{named}") from None
     except (RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError) as exc:
         raise InputError(f"{path}: not a readable {what} ({type(exc).__name__}: {str(exc)[:200]})") from None
 

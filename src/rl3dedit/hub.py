@@ -149,7 +149,7 @@ def resolve(repo_id: str, filename: str, *, what: str, hint: str, timeout: float
     if offline():
         if cached is not None:
             return HubFile(repo_id, filename, True, cached)
-        raise HubError(f"{what} {repo_id!r} ({filename}) is not in the local hub cache and HF_HUB_OFFLINE is set; "
+        raise HubError(f"{what} {repo_id!r} ({filename}) is not in the local cache and HF_HUB_OFFLINE is set; "
                        f"{hint}")
     try:
         probe(repo_id, filename, what=what, hint=hint, timeout=timeout)

@@ -1,7 +1,7 @@
 """Checks before long work, shared by every command and by `rl3dedit doctor`.
 
 `preflight(config, command=...)` resolves every model the command will load (without loading it), the device and
-the output folder, and estimates how long the job takes on this device. It never downloads and never waits on the
+the output folder's free space (the CLI adds whether it may be written), and estimates how long the job takes on this device. It never downloads and never waits on the
 hub's retries: a hub id is found in the local cache or, when online, costs one TCP connect. `Preflight.problems`
 lists everything that stops the job, each with the flag (or `--set key=value`) that fixes it, so the user fixes
 all of them at once. `memory_plan` estimates the peak memory of each stage of the edit job and of training from
@@ -179,6 +179,19 @@ def check_model(role: str, config: RunConfig) -> ModelCheck:
         else:
             status, where = _hub_status("/".join(parts[:2]), ("/".join(parts[2:]),), "transformer file")
     return ModelCheck(role, what, key, value, status, where)
+
+
+def random_model_names(config: RunConfig, roles: tuple[str, ...]) -> list[str]:
+    """The models among `roles` that `config` builds with random weights (`tiny`); every number they produce checks
+    the pipeline only. No file or hub access."""
+    names = []
+    for role in roles:
+        what, key, _ = ROLES[role]
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value == "tiny" or (role == "lpips" and value is None and config.rewards.allow_random_lpips):
+            names.append(what)
+    return names
 
 
 # ------------------------------------------------------------------------------------------------------- device
@@ -487,7 +500,6 @@ def preflight(
     *,
     command: str,
     out_dir: Path | None = None,
-    overwrite: bool = False,
     force: bool = False,
     roles: tuple[str, ...] | None = None,
     flags: dict[str, str] | None = None,
@@ -502,8 +514,6 @@ def preflight(
     command has for it (else problems name `--set key=value`); `fit`/`edit`/`train`: whether the job fits a base
     3DGS / runs the edit stages / trains (for the CPU estimate); `force`: run a job estimated longer than `CPU_LIMIT_S` on a CPU.
     """
-    from rl3dedit.pipeline.outputs import OutputExistsError, check_output_dir
-
     roles = COMMAND_MODELS.get(command, ()) if roles is None else roles
     if command in ("edit", "demo") and config.rewards.view_reward != "consistency":
         roles = tuple(r for r in roles if r != "verifier")  # the QA stage then uses a check without VGGT
@@ -521,13 +531,9 @@ def preflight(
         if m.role in ("editor", "verifier", "clip"):
             hint += " (or tiny for the offline random model)"
         result.problems.append(f"{m.what} ({m.key} = {m.value!r}): {m.where}; {hint}")
-    if out_dir is not None:
+    if out_dir is not None:  # whether the folder may be written is the CLI's check (pipeline.outputs)
         result.out_dir = str(out_dir)
         result.disk_free_gib = _disk_free_gib(out_dir)
-        try:
-            check_output_dir(Path(out_dir).expanduser(), overwrite=overwrite)
-        except (OutputExistsError, PermissionError) as exc:  # PermissionError: errors.UnwritableOutputError
-            result.problems.append(str(exc))
     if device.device == "cpu" and (fit or edit or train):
         result.estimate = estimate_cpu_seconds(config, fit=fit, fit_pixels=fit_pixels, edit=edit, train=train)
         total = result.estimate.total_s

@@ -58,7 +58,7 @@ def pose_with_vggt(
         preprocess_images,
         unproject_depth_map_to_point_map,
     )
-    from rl3dedit.scene import viewmats_to_opengl_c2w
+    from rl3dedit.scene.nerfstudio import viewmats_to_opengl_c2w
     from rl3dedit.views import save_image
 
     if progress is not None:

@@ -56,7 +56,7 @@ class CaptureReport:
 
 def is_unposed_folder(path: str | Path) -> bool:
     """A folder of photos with no poses (no transforms.json, no COLMAP model): what `edit --data` captures first."""
-    from rl3dedit.scene import find_colmap_model
+    from rl3dedit.scene.capture import find_colmap_model
 
     path = Path(path)
     if not path.is_dir() or (path / "transforms.json").is_file() or find_colmap_model(path) is not None:

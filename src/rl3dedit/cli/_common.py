@@ -167,10 +167,17 @@ def start(
     console.print(f"rl3dedit {command}: preset [bold]{escape(cfg.name)}[/]{default}, device {cfg.device}",
                   highlight=False)
     try:
-        check = preflight(cfg, command=command, out_dir=out, overwrite=overwrite, force=force, roles=roles,
+        check = preflight(cfg, command=command, out_dir=out, force=force, roles=roles,
                           flags=flags, fit=fit, edit=edit, train=train)
     except ValueError as exc:
         fail(str(exc))
+    if out is not None:
+        from rl3dedit.pipeline.outputs import OutputExistsError, check_output_dir
+
+        try:
+            check_output_dir(Path(out).expanduser(), overwrite=overwrite)
+        except (OutputExistsError, PermissionError) as exc:  # PermissionError: errors.UnwritableOutputError
+            check.problems.insert(0, str(exc))
     if check.random_models:
         console.print(f"[bold yellow]note:[/] random weights for {', '.join(check.random_models)}: every number "
                       "they produce is marked (random) and checks the pipeline, not quality", highlight=False)

@@ -8,8 +8,17 @@ from typing import Optional
 import typer
 
 from rl3dedit.cli._common import (
-    config_option, console, device_option, fail, force_option, overwrite_option, preset_option, resolve_config,
-    set_option, stage_progress, start,
+    config_option,
+    console,
+    device_option,
+    fail,
+    force_option,
+    overwrite_option,
+    preset_option,
+    resolve_config,
+    set_option,
+    stage_progress,
+    start,
 )
 
 EDIT_FLAGS = {"editor": "--editor-model", "transformer_file": "--transformer-file", "lora": "--lora",

@@ -8,7 +8,15 @@ from typing import Optional
 import typer
 
 from rl3dedit.cli._common import (
-    config_option, console, device_option, fail, force_option, preset_option, resolve_config, set_option, start,
+    config_option,
+    console,
+    device_option,
+    fail,
+    force_option,
+    preset_option,
+    resolve_config,
+    set_option,
+    start,
 )
 
 EVAL_FLAGS = {"editor": "--editor-model", "transformer_file": "--transformer-file", "lora": "--lora",
@@ -56,7 +64,7 @@ def evaluate(
         (() if method_outputs else ("editor", "transformer_file", "lora"))
         + (("clip",) if "clip" in cfg.eval.metrics else ())
         + (("verifier",) if {"vggt", "ph_loss"} & set(cfg.eval.metrics) else ()))
-    start(cfg, "eval", preset_given=bool(preset or config), force=force, flags=EVAL_FLAGS, roles=roles,
+    check = start(cfg, "eval", preset_given=bool(preset or config), force=force, flags=EVAL_FLAGS, roles=roles,
           edit=not (cameras_only or method_outputs))
     try:
         case_set = load_cases(cases, data_root=data_root)
@@ -81,16 +89,17 @@ def evaluate(
         )
     except (FileExistsError, FileNotFoundError, ValueError, OSError) as exc:
         fail(str(exc))
-    print_summary(run)
+    print_summary(run, check.random_models)
 
 
-def print_summary(run) -> None:
+def print_summary(run, random_models: list[str] = ()) -> None:
     from rich.table import Table
 
     from rl3dedit.eval import METRICS
     from rl3dedit.eval.table import SPLIT_TITLES, format_metric
 
-    table = Table(title=f"{run.method}: mean per split (n/c = not computed)")
+    mark = f"; random models ({', '.join(random_models)}): checks the pipeline, not quality" if random_models else ""
+    table = Table(title=f"{run.method}: mean per split (n/c = not computed{mark})")
     table.add_column("split")
     shown = [spec for spec in METRICS if spec.table1 or spec.key in ("clip_t", "vggt_total")]
     for spec in shown:

@@ -3,14 +3,23 @@ held-out views (ground truth beside the render, as gsplat's and nerfstudio's tra
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from rl3dedit.cli._common import (
-    config_option, console, device_option, fail, overwrite_option, preset_option, resolve_config, resolve_device,
-    set_option, start,
+    config_option,
+    console,
+    device_option,
+    fail,
+    overwrite_option,
+    preset_option,
+    resolve_config,
+    resolve_device,
+    set_option,
+    start,
 )
 from rl3dedit.files import write_json
 from rl3dedit.pipeline.outputs import atomic_run_dir
@@ -22,17 +31,28 @@ def register(app: typer.Typer) -> None:
 
 
 class _FitProgress:
-    """A rich progress bar driven by `recon.fit`'s progress callback."""
+    """A rich progress bar (with an ETA) driven by `recon.fit`'s progress callback; without a terminal (logs, CI)
+    one line at most every `LOG_EVERY_S` seconds instead."""
+
+    LOG_EVERY_S = 5.0
 
     def __enter__(self):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(
             TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), console=console,
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not console.is_terminal,
         )
         self._progress.__enter__()
         self._task = None
+        self._logged_at = None
         return self._update
 
     def _update(self, what: str, iteration: int, total: int, info: dict[str, float] | None = None) -> None:
@@ -45,6 +65,11 @@ class _FitProgress:
         if getattr(self, "_last_psnr", None) is not None:
             text += f"  held-out {self._last_psnr:.2f} dB"
         self._progress.update(self._task, completed=iteration, info=text)
+        now = time.monotonic()
+        if not console.is_terminal and (self._logged_at is None or now - self._logged_at >= self.LOG_EVERY_S
+                                        or iteration == total):
+            self._logged_at = now
+            console.log(f"fit step {iteration}/{total}: {text}")
 
     def __exit__(self, exc_type, exc, tb):
         return self._progress.__exit__(exc_type, exc, tb)
@@ -96,6 +121,10 @@ def fit_command(
                              backend=cfg.render.backend, chunk_size=cfg.render.chunk_size)
                if holdout_ids else None)
 
+    holdout_lpips = _holdout_lpips(cfg, capture.images[holdout_ids], renders) if renders is not None else None
+    if holdout_lpips is not None:
+        result.metrics["holdout_lpips"] = holdout_lpips
+
     with atomic_run_dir(out, overwrite=overwrite) as staging:
         write_ply(result.scene, staging / "scene.ply")
         write_cameras_json(capture.cameras, staging / "cameras.json")
@@ -110,6 +139,21 @@ def fit_command(
         write_json(staging / "metrics.json", metrics)
         dump_config(cfg, staging / "config.yaml")
     m = result.metrics
-    held = (f"held-out PSNR {m['holdout_psnr']:.2f} dB, SSIM {m['holdout_ssim']:.3f} (holdout/: ground truth | render)"
-            if "holdout_psnr" in m else "no held-out views")
+    lpips = f", LPIPS {m['holdout_lpips']:.3f}" if "holdout_lpips" in m else ""
+    held = (f"held-out PSNR {m['holdout_psnr']:.2f} dB, SSIM {m['holdout_ssim']:.3f}{lpips} (holdout/: ground truth | "
+            "render)" if "holdout_psnr" in m else "no held-out views")
     console.print(f"[bold green]done[/]: {out} ({m['num_gaussians']} Gaussians, {held}, {m['wall_time_s']:.1f} s)")
+
+
+def _holdout_lpips(cfg, truth, renders) -> float | None:
+    """Mean LPIPS (AlexNet) of the held-out renders when real LPIPS weights are configured (rewards.lpips_weights),
+    else None: random LPIPS weights would give a number that means nothing."""
+    import torch
+
+    if cfg.rewards.lpips_weights is None or min(truth.shape[-2:]) < 32:
+        return None
+    from rl3dedit.rewards.lpips import load_lpips
+
+    model = load_lpips(cfg.rewards.lpips_weights, cfg.rewards.lpips_backbone_weights)
+    with torch.no_grad():
+        return float(model(truth.to(renders.dtype), renders).mean())

@@ -8,7 +8,15 @@ from typing import Optional
 import typer
 
 from rl3dedit.cli._common import (
-    config_option, console, device_option, fail, preset_option, resolve_config, resolve_device, set_option, start,
+    config_option,
+    console,
+    device_option,
+    fail,
+    preset_option,
+    resolve_config,
+    resolve_device,
+    set_option,
+    start,
 )
 
 

@@ -14,8 +14,16 @@ from typing import Optional
 import typer
 
 from rl3dedit.cli._common import (
-    config_option, console, device_option, fail, overwrite_option, preset_option, resolve_config, resolve_device,
-    set_option, start,
+    config_option,
+    console,
+    device_option,
+    fail,
+    overwrite_option,
+    preset_option,
+    resolve_config,
+    resolve_device,
+    set_option,
+    start,
 )
 from rl3dedit.pipeline.outputs import atomic_run_dir
 
@@ -102,9 +110,9 @@ def render_command(
         indices = select_views(all_cameras, count)
     chosen = all_cameras[indices]
     if view_size is not None:
-        longer = max(chosen.width, chosen.height)
-        chosen = chosen.rescaled(max(1, round(chosen.width * view_size / longer)),
-                                 max(1, round(chosen.height * view_size / longer)))
+        from rl3dedit.pipeline import render_size
+
+        chosen = chosen.rescaled(*render_size(chosen, view_size))
     target = resolve_device(cfg.device)
     console.print(f"rendering {len(chosen)} {'frames' if camera_path else 'views'} of {gaussians.num_gaussians} "
                   f"Gaussians at {chosen.width}x{chosen.height}")

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from rl3dedit.cli._common import console, fail
+from rl3dedit.cli._common import console, fail, resolve_config, resolve_views_input, set_option
 from rl3dedit.files import dumps_json
 
 VERIFIER_PRESETS = ("tiny", "paper")
@@ -26,7 +26,10 @@ def register(app: typer.Typer) -> None:
 
 
 def score(
-    path: Path = typer.Argument(..., help="A folder of views (read in sorted filename order) or one grid image."),
+    path: Path = typer.Argument(..., help="An edit run (its views/edited or views/source with its cameras.json), a "
+                                "render output (views/ + cameras.json), a folder of views (sorted filename order) "
+                                "or one grid image."),
+    which: str = typer.Option("edited", "--views", help="Which views of an edit run: edited or source."),
     cameras: Optional[Path] = typer.Option(None, "--cameras", help="Cameras of the views (cameras.json, "
                                            "transforms.json or a COLMAP model): one per view in order, or the "
                                            "capture's file when the views keep its image file names. Distorted "
@@ -37,10 +40,14 @@ def score(
                                          "choices."),
     scene: Optional[Path] = typer.Option(None, "--scene", help="The 3DGS .ply the views show (or were edited "
                                          "from): the warp check then uses its rendered depth, no weights needed."),
-    verifier: Optional[str] = typer.Option(None, "--verifier", help="VGGT settings from a preset: paper (VGGT-1B) "
-                                           "or tiny (random weights: a pipeline check whose numbers mean nothing)."),
-    verifier_weights: Optional[str] = typer.Option(None, "--verifier-weights", help="VGGT weights: local "
-                                                   "model.pt / .safetensors / folder, or a hub id (online)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="VGGT settings from a preset: paper (VGGT-1B, the "
+                                         "default) or tiny (random weights: a pipeline check whose numbers mean "
+                                         "nothing)."),
+    verifier_alias: Optional[str] = typer.Option(None, "--verifier", hidden=True),
+    verifier_model: Optional[str] = typer.Option(None, "--verifier-model", help="VGGT weights: local model.pt / "
+                                                 ".safetensors / folder, or a hub id (online)."),
+    weights_alias: Optional[str] = typer.Option(None, "--verifier-weights", hidden=True),
+    sets: Optional[list[str]] = set_option(),
     pinhole_views: bool = typer.Option(False, "--pinhole-views", help="The views are already undistorted (e.g. "
                                        "renders): use distorted --cameras as their pinhole cameras."),
     rows: int = typer.Option(3, "--rows", min=1, help="Grid rows when PATH is a grid image."),
@@ -48,18 +55,23 @@ def score(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:N]."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON on stdout (top-level `score`: "
                                  "higher = more consistent, whatever the reward)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the JSON report to this file."),
 ) -> None:
     """Score the consistency of views with one check (vggt, sfm or warp): the overall score, its terms, and each
     view's score with the views that break consistency first."""
-    from rl3dedit.config import load_config, resolve_device
+    from rl3dedit.config import resolve_device
 
+    verifier, verifier_weights = preset or verifier_alias, verifier_model or weights_alias
     if verifier is not None and verifier not in VERIFIER_PRESETS:
-        fail(f"--verifier must be one of {', '.join(VERIFIER_PRESETS)}, got {verifier!r}")
+        fail(f"--preset must be one of {', '.join(VERIFIER_PRESETS)}, got {verifier!r}")
     if reward is not None and reward not in REWARD_CHOICES:
         fail(f"--reward must be one of {', '.join(REWARD_CHOICES)}, got {reward!r}")
-    cfg = load_config(verifier or "paper")
-    if verifier_weights is not None:
-        cfg = cfg.override("verifier.model", verifier_weights)
+    if which not in ("edited", "source"):
+        fail(f"--views must be edited or source, got {which!r}")
+    cfg = resolve_config(verifier or "paper", None, sets, {"verifier.model": verifier_weights})
+    # What rl3dedit wrote (an edit run, a render output) carries its views' cameras: use them unless given.
+    path, found_cameras = resolve_views_input(path, which)
+    cameras = cameras if cameras is not None else found_cameras
     views, names = _read_views(path, rows, cols)
     undistorted = False
     cams = None
@@ -77,6 +89,11 @@ def score(
     report["undistorted"] = undistorted
     if reward == "vggt":
         report["verifier"] = cfg.verifier.model
+    report["random_models"] = ["VGGT verifier"] if reward == "vggt" and cfg.verifier.model == "tiny" else []
+    if out is not None:
+        from rl3dedit.files import write_json
+
+        write_json(out, report)
     if as_json:
         typer.echo(dumps_json(report, indent=2))  # strict: NaN scores print as null
     else:
@@ -96,8 +113,8 @@ def _default_reward(cfg, *, explicit_verifier: bool) -> str:
     fail(f"no VGGT weights found locally ({check.where}), so there is no default check. Choose one:\n"
          "  --reward sfm --cameras FILE               SIFT matches against the known cameras (no weights)\n"
          "  --reward warp --cameras FILE --scene PLY  photometric warp with the scene's rendered depth (no weights)\n"
-         "  --reward vggt --verifier-weights PATH     VGGT-1B (model.pt / .safetensors, or facebook/VGGT-1B online)\n"
-         "  --verifier tiny                           random tiny VGGT: a pipeline check, its numbers mean nothing")
+         "  --reward vggt --verifier-model PATH       VGGT-1B (model.pt / .safetensors, or facebook/VGGT-1B online)\n"
+         "  --preset tiny                             random tiny VGGT: a pipeline check, its numbers mean nothing")
     raise AssertionError  # fail() exits
 
 
@@ -128,7 +145,8 @@ def _pair_with_cameras(views, names: list[str], path: Path, pinhole_views: bool)
     """The views as pinhole images of their cameras: cameras picked by image file stem when the file names the
     views' files (or one per view in order), rescaled to the views, and the views undistorted with the file's lens
     model unless `pinhole_views`. Returns (views, cameras, whether the views were undistorted)."""
-    from rl3dedit.scene import CameraRecords, load_camera_records, undistort_views
+    from rl3dedit.scene import CameraRecords, load_camera_records
+    from rl3dedit.scene.capture import undistort_views
 
     try:
         records = load_camera_records(path)
@@ -169,7 +187,7 @@ def _build(reward: str, cfg, device, scene):
     try:
         return build_reward(REWARD_CHOICES[reward], cfg, device=device, scene=scene)
     except (OSError, RuntimeError, ValueError) as exc:
-        hint = (" Pass --verifier-weights /path/to/model.pt (or .safetensors, or a folder holding one; a hub id such "
+        hint = (" Pass --verifier-model /path/to/model.pt (or .safetensors, or a folder holding one; a hub id such "
                 "as facebook/VGGT-1B works when online), or a check that needs no weights: --reward sfm, or "
                 "--reward warp --scene PLY.")
         fail(f"cannot load the VGGT verifier {cfg.verifier.model!r}: {str(exc).rstrip('.')}.{hint}")
@@ -233,7 +251,8 @@ def _print_report(report: dict) -> None:
 
     detail = {"vggt": f"VGGT {report.get('verifier')}, confidence {report.get('confidence_transform')}",
               "warp": f"depth from the {report.get('depth_source')}", "sfm": "SIFT + known cameras"}[report["reward"]]
-    summary = Table(title=f"{report['reward']} consistency ({detail}; higher is better)")
+    mark = "; RANDOM tiny verifier: checks the pipeline, not a measurement" if report.get("random_models") else ""
+    summary = Table(title=f"{report['reward']} consistency ({detail}; higher is better{mark})")
     summary.add_column("term")
     summary.add_column("value", justify="right")
     for key, value in report["scores"].items():
@@ -264,4 +283,5 @@ def _print_report(report: dict) -> None:
             pairs.add_row(" -> ".join(row["pair"]), f"{row['rotation_error_deg']:.2f}",
                           f"{row['translation_error_deg']:.2f}")
         console.print(pairs)
-    console.print(f"least consistent first: {', '.join(report['weakest_views'][:3])}")
+    random = " (random tiny verifier: not a measurement)" if report.get("random_models") else ""
+    console.print(f"least consistent first: {', '.join(report['weakest_views'][:3])}{random}")

@@ -9,7 +9,15 @@ from typing import Optional
 import typer
 
 from rl3dedit.cli._common import (
-    config_option, console, device_option, fail, force_option, preset_option, resolve_config, set_option, start,
+    config_option,
+    console,
+    device_option,
+    fail,
+    force_option,
+    preset_option,
+    resolve_config,
+    set_option,
+    start,
 )
 
 TRAIN_FLAGS = {"editor": "--editor-model", "transformer_file": "--transformer-file", "verifier": "--verifier-model"}

@@ -34,5 +34,27 @@ _EXPORTS = {
     "window_steps": "rl3dedit.editor.sde",
 }
 
-__all__ = sorted(_EXPORTS)
+# The public API (20 names). Helpers and test builders stay importable from the package but are not part of it.
+__all__ = [
+    "Condition",
+    "EditResult",
+    "Editor",
+    "EditorConfig",
+    "KONTEXT_LORA_TARGETS",
+    "KontextGridEditor",
+    "MissingModelError",
+    "Rollout",
+    "SDEStep",
+    "StepLogProb",
+    "TrainableEditor",
+    "WindowSchedule",
+    "adapters_disabled",
+    "build_tiny_pipeline",
+    "edit_prompt",
+    "edit_seed",
+    "enhance_instruction",
+    "grid_prompt",
+    "load_pipeline",
+    "sde_step",
+]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -24,7 +24,7 @@ from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxKontex
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel, T5Tokenizer
 
 from rl3dedit.editor.config import EditorConfig
-from rl3dedit.errors import InputError
+from rl3dedit.errors import HubError, InputError, RL3DEditError
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ TEMPLATE_WORDS = ("in the 3x3 grid maintaining consistent 3D positioning orienta
                   "while keeping rest of scene background unchanged make turn into")
 
 
-class MissingModelError(FileNotFoundError):
+class MissingModelError(RL3DEditError, FileNotFoundError):
     """A real editor model (weights) is not available locally and cannot be fetched."""
 
 
@@ -159,8 +159,11 @@ def resolve_model_folder(model: str) -> str:
     from rl3dedit.hub import resolve
 
     # fails within the hub deadline, with the true reason (offline, unreachable, silent, gated, missing)
-    found = resolve(model, "model_index.json", what="editor model", hint="download it first (`hf download`, gated: "
-                    "accept the licence) or pass --editor-model PATH to a local diffusers folder")
+    try:
+        found = resolve(model, "model_index.json", what="editor model", hint="download it first (`hf download`, "
+                        "gated: accept the licence) or pass --editor-model PATH to a local diffusers folder")
+    except HubError as exc:
+        raise MissingModelError(str(exc)) from None
     # a cached copy the hub cannot confirm is loaded from its snapshot folder, so diffusers makes no network call
     return str(found.path.parent) if found.local_only and found.path is not None else model
 
@@ -179,8 +182,11 @@ def resolve_weight_file(spec: str) -> str:
     from rl3dedit.hub import hub_file
 
     repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
-    return str(hub_file(repo_id, filename, what="transformer file",
-                        hint="pass --transformer-file PATH to a local .safetensors file"))
+    try:
+        return str(hub_file(repo_id, filename, what="transformer file",
+                            hint="pass --transformer-file PATH to a local .safetensors file"))
+    except HubError as exc:
+        raise MissingModelError(str(exc)) from None
 
 
 def _file_layout(path: str) -> str:

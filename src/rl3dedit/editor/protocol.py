@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -30,8 +31,9 @@ class TrainableEditor(Editor, Protocol):
 
     `rollout` samples G members of one condition (no gradient) and records the SDE window; `log_prob` recomputes
     recorded step k for some members with gradients to `named_trainable_parameters()` (`use_reference=True`: the
-    frozen base policy, no gradient). With unchanged weights, the same members chunks and the same precision
-    context, `log_prob` reproduces `rollout.log_probs` exactly.
+    frozen base policy, no gradient). With unchanged weights, the same member chunks and the same precision
+    context, `log_prob` reproduces `rollout.log_probs` exactly. `save_lora` writes the trainable weights in a form
+    the editor loads back (checkpoints and the exported adapter).
     """
 
     def rollout(self, image: Image.Image | Tensor, prompt: str, *, group_size: int, num_steps: int,
@@ -43,6 +45,8 @@ class TrainableEditor(Editor, Protocol):
                  use_reference: bool = False) -> StepLogProb: ...
 
     def named_trainable_parameters(self) -> dict[str, torch.nn.Parameter]: ...
+
+    def save_lora(self, folder: str | Path) -> Path: ...
 
     def train(self) -> None: ...
 

@@ -74,7 +74,7 @@ def sde_step(
     prev_sample: Tensor | None = None,
     generator: torch.Generator | list[torch.Generator] | None = None,
 ) -> SDEStep:
-    """One Flow-GRPO "sde" step from σ to σ' with its log-probability (Flow-GRPO, arXiv 2505.05470; the paper's SDE exploration).
+    """One Flow-GRPO "sde" step from σ to σ' with its log-probability (arXiv 2505.05470; the paper's SDE exploration).
 
     Euler–Maruyama discretisation of dx = [v + σ_t²/(2σ)·(x + (1-σ)·v)]dt + σ_t dw with dt = σ' - σ:
         μ  = x·(1 + std_dev_t²·dt/(2σ)) + v·(1 + std_dev_t²·(1-σ)/(2σ))·dt

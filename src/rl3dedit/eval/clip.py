@@ -1,10 +1,11 @@
 """CLIP text-image similarity (CLIP-T) and CLIP directional similarity (CLIP-dir) on rendered views.
 
 Definitions follow Instruct-NeRF2NeRF's metric script (https://github.com/ayaanzhaque/instruct-nerf2nerf,
-`metrics/clip_metrics.py`), InstructPix2Pix and StyleGAN-NADA; RL3DEdit reports CLIP-dir on novel-view renders. Embeddings come from transformers' `CLIPModel` (default backbone ViT-L/14,
-`openai/clip-vit-large-patch14`). Images are preprocessed here in torch (torchvision is not used), one of two ways
-(`eval.clip_preprocess`): `crop`, OpenAI CLIP's transform (bicubic resize of the shorter side, centre crop), or
-`squash`, IN2N's script (bicubic resize of the whole image to size x size, so wide views keep their sides).
+`metrics/clip_metrics.py`), InstructPix2Pix and StyleGAN-NADA; RL3DEdit reports CLIP-dir on novel-view renders.
+Embeddings come from transformers' `CLIPModel` (default backbone ViT-L/14, `openai/clip-vit-large-patch14`).
+Images are preprocessed here in torch (torchvision is not used), one of two ways (`eval.clip_preprocess`): `crop`,
+OpenAI CLIP's transform (bicubic resize of the shorter side, centre crop), or `squash`, IN2N's script (bicubic
+resize of the whole image to size x size, so wide views keep their sides).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from torch import Tensor
 from rl3dedit.recon import contribution_sums, psnr, ssim
 from rl3dedit.render import rasterize, render_images
 from rl3dedit.scene import SH_C0, Cameras, GaussianScene, rgb_to_sh_dc
-from rl3dedit.views import capture_frame
+from rl3dedit.views.paths import capture_frame
 
 if TYPE_CHECKING:
     from rl3dedit.config import RunConfig

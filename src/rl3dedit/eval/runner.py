@@ -348,7 +348,8 @@ def run_eval(
         results.append(result)
     judge_model = models.judge.client.model if models.judge is not None else None
     groups = aggregate(results, SPLITS)
-    _write_outputs(out_dir, cases, config, results, groups, method=method, judge_model=judge_model)
+    _write_outputs(out_dir, cases, config, results, groups, method=method, judge_model=judge_model,
+                   ours=method_outputs is None)
     return EvalRun(out_dir, results, groups, method, judge_model, resumed)
 
 
@@ -374,9 +375,15 @@ def export_eval_cameras(config: RunConfig, cases: CaseSet, out_dir: Path) -> lis
 
 
 def _write_outputs(out_dir: Path, cases: CaseSet, config: RunConfig, results: list[CaseResult],
-                   groups: dict[str, GroupSummary], *, method: str, judge_model: str | None) -> None:
+                   groups: dict[str, GroupSummary], *, method: str, judge_model: str | None,
+                   ours: bool = True) -> None:
+    from rl3dedit.preflight import random_model_names
+
+    # Numbers from random (tiny) models check the pipeline only: say so in every output.
+    random_models = random_model_names(config, ("editor", "verifier", "clip") if ours else ("verifier", "clip"))
     summary = {
         "name": cases.name, "method": method, "cases_file": str(cases.path), "preset": config.name,
+        "random_models": random_models,
         "judge_model": judge_model, "clip_model": config.eval.clip_model, "verifier_model": config.verifier.model,
         "metrics": [vars(spec) for spec in METRICS],
         "aggregate": {
@@ -389,6 +396,8 @@ def _write_outputs(out_dir: Path, cases: CaseSet, config: RunConfig, results: li
     }
     write_json(out_dir / "results.json", summary)
     title = f"rl3dedit evaluation: {cases.name}"
+    if random_models:
+        title += f" (random models: {', '.join(random_models)}; the numbers check the pipeline, not quality)"
     write_text(out_dir / "table.md", render_table(groups, method=method, title=title, judge_model=judge_model))
     page = render_report(
         results, groups, out_dir=out_dir, title=title, method=method, judge_model=judge_model,

@@ -1,7 +1,7 @@
 """The single-pass edit job: scene -> 9 views -> one grid edit -> split -> verify -> refit -> renders.
 
 Stages (each timed, in this order): `load` (checks that the editor's weights resolve, then loads the scene:
-`pipeline.source.load_scene_source`),
+`pipeline.source.load_scene_source`; named `fit` when a capture without a .ply gets its base 3DGS fitted),
 `select` and `render` (`pipeline.view_set`: the same view set `prepare` and `eval` use), `edit` (load the editor, tile,
 edit, split, free the editor; more than rows x cols views are edited in anchored grids along the camera path, `views.plan_grids`), `verify` (VGGT consistency of source and edited views, when a verifier is available), `refit` (warm-started
 3DGS fit to the edited views), `turntable`, `write`. Every output goes to a temporary folder renamed into place at
@@ -25,7 +25,7 @@ from rl3dedit.config import RunConfig, dump_config, resolve_device
 from rl3dedit.files import write_json
 from rl3dedit.pipeline.candidates import run_best_of_n, write_candidates
 from rl3dedit.pipeline.outputs import atomic_run_dir
-from rl3dedit.pipeline.source import LoadedScene, SceneSource, load_scene_source
+from rl3dedit.pipeline.source import CaptureSource, LoadedScene, SceneSource, load_scene_source, resolve_path
 from rl3dedit.pipeline.view_set import plan_view_set, render_size, render_view_set
 from rl3dedit.progress import Progress
 from rl3dedit.provenance import provenance
@@ -35,7 +35,7 @@ from rl3dedit.scene import Cameras, GaussianScene
 logger = logging.getLogger(__name__)
 
 
-STAGES = ("load", "select", "render", "edit", "verify", "refit", "turntable", "write")
+STAGES = ("load", "fit", "select", "render", "edit", "verify", "refit", "turntable", "write")
 
 
 @dataclass
@@ -104,6 +104,17 @@ def _load_scene(config: RunConfig, source: SceneSource | None, scene: GaussianSc
     return LoadedScene(scene.to(device), cameras.to(device), None, "given scene")
 
 
+def _input_paths(source: SceneSource | None) -> dict[str, str | int]:
+    """The run's inputs with absolute paths (metrics.json), so a run says what it was made from."""
+    if source is None:
+        return {"kind": "objects"}
+    data = source.model_dump()
+    for key in ("ply", "cameras", "path"):
+        if isinstance(data.get(key), str):
+            data[key] = str(resolve_path(data[key], None))
+    return data
+
+
 def _consistency(views: torch.Tensor, cameras: Cameras, verifier) -> dict[str, float]:
     """VGGT consistency terms for one view set (V, 3, H, W): mean confidences and relative-pose agreement."""
     breakdown = verifier.score(views[None], cameras)
@@ -164,8 +175,9 @@ def run_edit(
     """
     from rl3dedit.editor import KontextGridEditor, edit_prompt, edit_seed
     from rl3dedit.editor.components import check_editor_sources, release_pipeline
+    from rl3dedit.preflight import random_model_names
     from rl3dedit.recon import refit
-    from rl3dedit.scene import write_ply
+    from rl3dedit.scene import write_cameras_json, write_ply
     from rl3dedit.views import edit_in_grids, make_comparison_sheet, plan_grids, save_image, turntable_path
 
     if not instruction.strip():
@@ -175,7 +187,9 @@ def run_edit(
     clock = _StageClock(progress)
     background = tuple(config.render.background)
     with atomic_run_dir(Path(out_dir), overwrite=overwrite) as tmp:
-        with clock.stage("load"):
+        # A capture without a .ply is fitted first: its own stage, so the stage table shows what took the time.
+        fits = isinstance(source, CaptureSource) and source.ply is None
+        with clock.stage("fit" if fits else "load"):
             # Missing editor weights fail before any long fit or render; the editor itself loads after the base
             # fit (in "edit"), so its ~31 GiB (bf16, no offload) are not resident during the fit.
             check_editor_sources(config.editor)
@@ -261,11 +275,17 @@ def run_edit(
                 render_images(edited_scene, path, background, backend=rc.backend, chunk_size=rc.chunk_size),
             ], dim=3)
         with clock.stage("write"):
-            views_dir = tmp / "views"
-            views_dir.mkdir()
-            for i, (src, dst) in enumerate(zip(source_views, edited_views)):
-                save_image(src, views_dir / f"source_{i:02d}.png")
-                save_image(dst, views_dir / f"edited_{i:02d}.png")
+            # Source and edited views in separate folders, with the cameras of exactly these views (at their size),
+            # so `rl3dedit score OUT` and `render --cameras OUT/cameras.json` take the run as it is.
+            for kind, images in (("source", source_views), ("edited", edited_views)):
+                (tmp / "views" / kind).mkdir(parents=True)
+                for i, image in enumerate(images):
+                    save_image(image, tmp / "views" / kind / f"{i:02d}.png")
+            write_cameras_json(view_cameras.to("cpu"), tmp / "cameras.json")
+            if fits:  # keep the base fit: `edit --scene OUT/base/scene.ply --cameras OUT/base/cameras.json` reuses it
+                (tmp / "base").mkdir()
+                write_ply(source_scene, tmp / "base" / "scene.ply")
+                write_cameras_json(all_cameras.to("cpu"), tmp / "base" / "cameras.json")
             save_image(edit.source_grid, tmp / "grid_source.png")
             save_image(edit.grid, tmp / "grid_edited.png")
             for g, later in enumerate(edits[1:], start=1):
@@ -281,7 +301,11 @@ def run_edit(
         metrics = {
             "instruction": instruction,
             "prompt": edit.prompt,
-            "seed": edit.seed,
+            "edit_seed": edit.seed,
+            "run_seed": config.seed,
+            "inputs": _input_paths(source),
+            "random_models": random_model_names(config, ("editor", "verifier")
+                                                if config.rewards.view_reward == "consistency" else ("editor",)),
             "view_indices": [int(i) for i in view_indices],
             "grids": [{"views": list(slot.indices), "anchored": list(slot.anchored)} for slot in grids],
             "view_size": [width, height],

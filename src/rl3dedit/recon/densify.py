@@ -27,7 +27,7 @@ from torch import Tensor
 from rl3dedit.recon.config import ReconConfig
 from rl3dedit.recon.optim import Splats, append_rows, edit_topology, select_rows
 from rl3dedit.render import RenderOutput
-from rl3dedit.scene import quaternion_to_matrix
+from rl3dedit.scene.pose import quaternion_to_matrix
 
 logger = logging.getLogger(__name__)
 

@@ -117,7 +117,7 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     train_ids, holdout_ids = holdout_split(len(capture), holdout_every)
     cameras = capture.cameras.to(device)
-    images = capture.images.to(device, torch.float32)
+    images = capture.images.to("cpu", torch.float32)  # stays on the host (`Views`); batches move per step
     train = Views(cameras[train_ids], images[train_ids])
     holdout = Views(cameras[holdout_ids], images[holdout_ids]) if holdout_ids else None
     logger.info("fitting %s: %d training and %d held-out views at %dx%d", capture.name, len(train_ids),

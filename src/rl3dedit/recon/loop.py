@@ -41,7 +41,9 @@ class FitStep(NamedTuple):
 
 @dataclass
 class Views:
-    """Posed target images: cameras (V) and images (V, 3, H, W) in [0, 1] on the training device."""
+    """Posed target images: cameras (V) on the training device and images (V, 3, H, W) float32 in [0, 1] on the
+    host. A large capture's images need tens of GiB as float32, so only each step's batch and each scoring's
+    targets are copied to the device (a few views: milliseconds against a step)."""
 
     cameras: Cameras
     images: Tensor
@@ -109,7 +111,8 @@ def score_views(scene: GaussianScene, views: Views, background: Tensor,
     """PSNR and SSIM of the scene's renders against `views.images` (SSIM needs views of at least 11 px)."""
     rc = render_config or RenderConfig()
     pred = render_images(scene, views.cameras, background, backend=rc.backend, chunk_size=rc.chunk_size)
-    return ImageScores(psnr=float(psnr(pred, views.images)), ssim=float(ssim(pred, views.images)))
+    targets = views.images.to(pred.device)
+    return ImageScores(psnr=float(psnr(pred, targets)), ssim=float(ssim(pred, targets)))
 
 
 def optimise(
@@ -144,7 +147,7 @@ def optimise(
         scene = splats.scene()
         out = render(scene, train.cameras[batch], mode="RGB", background=settings.background,
                      backend=settings.render.backend, sh_degree=sh_degree)
-        loss = photometric_loss(out.rgb, train.images[batch], config.ssim_weight)
+        loss = photometric_loss(out.rgb, train.images[batch].to(out.rgb.device), config.ssim_weight)
         anchor = settings.anchor.loss(splats) if settings.anchor is not None else None
         total = loss + anchor if anchor is not None else loss
         densifier.pre_backward(splats, step, out)

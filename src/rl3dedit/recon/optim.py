@@ -46,8 +46,9 @@ class Splats:
         return self.params["means"].shape[0]
 
     def scene(self) -> GaussianScene:
-        """A `GaussianScene` view of the parameters (differentiable; no copy)."""
-        return GaussianScene(**{field: self.params[name] for name, field in SCENE_FIELDS.items()})
+        """A `GaussianScene` view of the parameters (differentiable; no copy). Not validated: it runs every
+        optimisation step, and the optimiser's own tensors are checked where they leave it (`detached_scene`)."""
+        return GaussianScene.unchecked(**{field: self.params[name] for name, field in SCENE_FIELDS.items()})
 
     def detached_scene(self) -> GaussianScene:
         """A detached copy on the CPU."""

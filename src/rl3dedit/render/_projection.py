@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rl3dedit.scene import quaternion_to_matrix
+from rl3dedit.scene.pose import quaternion_to_matrix
 
 ALPHA_MIN = 1.0 / 255.0
 

@@ -1,7 +1,8 @@
 """GRPO training settings (the `rl:` section of a preset).
 
 Names follow the project glossary (`group_size`, `clip_range`, `kl_coef`, `noise_level`, `window_size`,
-`num_steps`). Values the paper leaves open default to Flow-GRPO's (https://arxiv.org/abs/2505.05470); docs/training.md lists each choice.
+`num_steps`). Values the paper leaves open default to Flow-GRPO's (https://arxiv.org/abs/2505.05470);
+docs/training.md lists each choice.
 """
 
 from typing import Literal

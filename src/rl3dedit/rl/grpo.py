@@ -2,22 +2,24 @@
 
 Pure functions of tensors; no model, no trainer state. What this is, exactly:
 
-1. Advantages (the paper's group advantage): A_i = (R_i - mean_group(R)) / (std_group(R) + eps), the paper's per-group std.
-   `std="batch"` gives Flow-GRPO's default instead (`global_std=True` in Flow-GRPO's configs, docs/references.md §3). Groups are explicit ids
-   from the current batch only, never prompt strings with history (Flow-GRPO's stat tracker keys by prompt text).
-   The std is the population std (unbiased=False), as in Flow-GRPO's `np.std`.
+1. Advantages (the paper's group advantage): A_i = (R_i - mean_group(R)) / (std_group(R) + eps), the paper's
+   per-group std. `std="batch"` gives Flow-GRPO's default instead (`global_std=True` in Flow-GRPO's configs,
+   docs/references.md §3). Groups are explicit ids from the current batch only, never prompt strings with history
+   (Flow-GRPO's stat tracker keys by prompt text). The std is the population std (unbiased=False), as in
+   Flow-GRPO's `np.std`.
 2. Zero-variance groups (every member scored the same) get advantage 0 and are reported in a mask so the trainer
    can skip their backward passes, as Flow-GRPO drops them; Flow-GRPO re-adds a few at random to
    keep batch counts divisible, which we do not need (our accumulation divides by the number actually used).
-3. Objective (the paper's clipped objective, as in Flow-GRPO): per recorded step, ratio = exp(lp_new - lp_old) with lp the
-   per-element-mean Gaussian log-prob; loss = max(-A·ratio, -A·clip(ratio, 1-eps, 1+eps)) with A clamped to
+3. Objective (the paper's clipped objective, as in Flow-GRPO): per recorded step, ratio = exp(lp_new - lp_old) with
+   lp the per-element-mean Gaussian log-prob; loss = max(-A·ratio, -A·clip(ratio, 1-eps, 1+eps)) with A clamped to
    ±adv_clip (Flow-GRPO: 5). Returned per element, so the caller chooses the normaliser (the trainer divides by
    the total count of (member, step) terms of the update, which makes gradient accumulation exact).
 4. KL: both per-step policies are Gaussians with the same covariance s²I (s = std_dev_t·√|dt|), so the exact KL
    is ||mu - mu_ref||² / (2 s²). Flow-GRPO divides by 2·std_dev_t² instead (= the exact KL times |dt|;
-   its FLUX.1-Kontext training script, docs/references.md §3). `form="flow-grpo"` (the default) takes
-   Flow-GRPO's form so its beta values carry over; `form="exact"` the exact per-element KL. The paper's text puts the KL against the original model and its
-   Fig. 2 against pi_old; we use the original model (LoRA disabled), as Flow-GRPO does.
+   its FLUX.1-Kontext training script, docs/references.md §3). `form="flow-grpo"` (`rl.kl_form`'s default) takes
+   Flow-GRPO's form so its beta values carry over; `form="exact"` the exact per-element KL. The paper's text puts
+   the KL against the original model and its Fig. 2 against pi_old; we use the original model (LoRA disabled), as
+   Flow-GRPO does.
 5. Diagnostics (Flow-GRPO's): approx_kl = ½·mean((lp_new - lp_old)²) and the fraction of clipped ratios.
 """
 

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 import torch
 
 from rl3dedit.files import claimed_dir, write_json
+from rl3dedit.progress import Progress
 from rl3dedit.provenance import provenance
 from rl3dedit.rl.data import builtin_manifest_path, load_manifest
 from rl3dedit.rl.dataset import PreparedDataset
 from rl3dedit.rl.ema import swapped_in
 from rl3dedit.rl.prepare import INDEX_NAME, base_editor_config, prepare_dataset
-from rl3dedit.rl.trainer import GRPOTrainer, ProgressCallback, RewardFn, TrainResult
+from rl3dedit.rl.trainer import GRPOTrainer, RewardFn, TrainResult
 
 if TYPE_CHECKING:
     from rl3dedit.config import RunConfig
@@ -90,7 +91,7 @@ def export_adapter(trainer: GRPOTrainer, out_dir: Path, merged: bool) -> Path:
 def run_training(config: RunConfig, out_dir: str | Path, *, manifest: str | Path | None = None,
                  data_dir: str | Path | None = None, max_updates: int | None = None, resume: bool = False,
                  reward_fn: RewardFn | None = None, export_merged: bool = False,
-                 progress: ProgressCallback | None = None) -> TrainResult:
+                 progress: Progress | None = None) -> TrainResult:
     """Train the grid editor with GRPO and export the adapter (see the module docstring for the folder).
 
     `reward_fn` defaults to the composite reward of `config` (`rewards.build_composite_reward`). Without
@@ -115,7 +116,7 @@ def _holds_resumable_work(run_dir: Path) -> bool:
 
 def _train(config: RunConfig, run_dir: Path, *, manifest: str | Path | None, data_dir: str | Path | None,
            max_updates: int | None, resume: bool, reward_fn: RewardFn | None, export_merged: bool,
-           progress: ProgressCallback | None) -> TrainResult:
+           progress: Progress | None) -> TrainResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     accelerator = build_accelerator(config, run_dir)
     from rl3dedit.rl.checkpoint import latest_checkpoint

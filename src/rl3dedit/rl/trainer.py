@@ -1,4 +1,6 @@
-"""The GRPO trainer of the grid editor (the paper's GRPO stage; Flow-GRPO, https://arxiv.org/abs/2505.05470). `GRPOTrainer.train` reads top to bottom:
+"""The GRPO trainer of the grid editor (the paper's GRPO stage; Flow-GRPO, https://arxiv.org/abs/2505.05470).
+
+`GRPOTrainer.train` reads top to bottom:
 
     for each update:
         conditions   <- next `samples_per_update` prepared samples (order seeded by (seed, epoch))
@@ -38,6 +40,7 @@ from torch import Tensor
 
 from rl3dedit.editor import Rollout, TrainableEditor, WindowSchedule, grid_prompt
 from rl3dedit.files import dumps_json
+from rl3dedit.progress import Progress
 from rl3dedit.rewards import draw_anchor_index
 from rl3dedit.rl.checkpoint import CheckpointState, latest_checkpoint, load_checkpoint, save_checkpoint
 from rl3dedit.rl.dataset import PreparedDataset, PreparedSample, member_share, sample_at
@@ -54,10 +57,6 @@ logger = logging.getLogger(__name__)
 RewardFn = Callable[..., object]
 """`reward_fn(views (G, V, 3, H, W), *, cameras, anchor_index, anchor_reference (3, H, W)) -> RewardBreakdown`,
 e.g. `CompositeReward.score`; anything returning an object with `total` (G,) and `terms` {name: (G,)}."""
-ProgressCallback = Callable[[int, int, dict], None]
-"""progress(updates_done, updates_total, metrics of the last update)."""
-
-
 @dataclass
 class GroupRollout:
     """One condition's rollouts on this process. views: (g, V, 3, H, W); rewards: (g,) local; terms: name -> (g,)."""
@@ -77,7 +76,7 @@ class GroupRollout:
 
 @dataclass
 class PolicyBatch:
-    """A micro-batch of the policy update: `members` of `rollout` (local indices) and their advantages (len(members),)."""
+    """A micro-batch of the policy update: `members` of `rollout` (local indices), their advantages (len(members),)."""
 
     rollout: Rollout
     members: list[int]
@@ -210,7 +209,7 @@ class GRPOTrainer:
         total = per_epoch * self.rl.num_epochs
         return min(total, self.rl.max_updates) if self.rl.max_updates else total
 
-    def train(self, max_updates: int | None = None, progress: ProgressCallback | None = None) -> TrainResult:
+    def train(self, max_updates: int | None = None, progress: Progress | None = None) -> TrainResult:
         """Run updates until `max_updates` (default `total_updates`), checkpointing every `rl.checkpoint_every`."""
         total = max_updates if max_updates is not None else self.total_updates
         start_time = time.perf_counter()
@@ -235,7 +234,7 @@ class GRPOTrainer:
             metrics["window/start"] = float(window_start)
             self._after_update(metrics, groups)
             if progress is not None:
-                progress(self.update, total, metrics)
+                progress("update", self.update, total, metrics)
             elapsed = time.perf_counter() - start_time
             eta = elapsed / (self.update - start_update) * (total - self.update)
             logger.info("update %d/%d  reward %.4f ± %.4f  clipfrac %.3f  %.1fs/update  ETA %.0fs", self.update,

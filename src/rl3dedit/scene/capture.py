@@ -261,7 +261,9 @@ def load_camera_records(path: str | Path) -> CameraRecords:
     if isinstance(content, dict) and "frames" in content:
         return read_transforms_json(path).records
     if isinstance(content, dict) and "camera_path" in content:
-        raise ValueError(f"{path}: a nerfstudio camera path needs its capture's frame; use load_capture(<capture folder>)")
+        raise ValueError(f"{path}: a nerfstudio camera path needs its capture's frame; render it with "
+                         "`rl3dedit render --camera-path PATH --data CAPTURE` (in Python: load_capture(CAPTURE)"
+                         ".render_path)")
     raise ValueError(f"{path}: JSON is neither INRIA cameras.json (a list) nor nerfstudio transforms.json ('frames')")
 
 

@@ -53,6 +53,17 @@ class GaussianScene:
     def __post_init__(self) -> None:
         self.validate()
 
+    @classmethod
+    def unchecked(cls, **params: torch.Tensor) -> GaussianScene:
+        """A scene over tensors already known to be valid, without `validate`: its finiteness checks cost a host
+        sync per field on a GPU, too much in an optimisation step. Validate at boundaries (load, fit result)."""
+        names = {f.name for f in fields(cls)}
+        if set(params) != names:
+            raise TypeError(f"GaussianScene.unchecked needs exactly {sorted(names)}, got {sorted(params)}")
+        scene = cls.__new__(cls)
+        scene.__dict__.update(params)
+        return scene
+
     def validate(self, source: str = "GaussianScene") -> None:
         """Check shapes, counts and finiteness; `source` (e.g. a file path) prefixes every message."""
         n = self.means.shape[0] if self.means.ndim == 2 else -1

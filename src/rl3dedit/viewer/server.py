@@ -8,6 +8,8 @@ their source or edited image (following the toggle), and the turntable path as a
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import socket
 from dataclasses import dataclass
@@ -87,7 +89,8 @@ class SceneViewer:
         except ImportError as exc:
             raise ImportError("the viewer needs viser: pip install 'rl3dedit[view]'") from exc
 
-        self._server = viser.ViserServer(host=HOST, port=port or free_port(), verbose=False)
+        with contextlib.redirect_stdout(io.StringIO()):  # viser prints its own URL banner; the caller prints `url`
+            self._server = viser.ViserServer(host=HOST, port=port or free_port(), verbose=False)
         self._scenes = {"before": source, "after": edited} if edited is not None else {"before": source}
         self._splats = {
             state: self._server.scene.add_gaussian_splats(f"/splats/{state}", **splat_arrays(scene), visible=False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rl3dedit.scene import SH_C0, GaussianScene, quaternion_to_matrix
+from rl3dedit.scene import SH_C0, GaussianScene
+from rl3dedit.scene.pose import quaternion_to_matrix
 
 
 def splat_arrays(scene: GaussianScene) -> dict[str, np.ndarray]:

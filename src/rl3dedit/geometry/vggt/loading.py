@@ -42,9 +42,9 @@ def _hub_download(repo_id: str) -> Path:
         cached = cached_path(repo_id, filename)
         if cached is not None:
             return cached
-    hint = (f"download model.pt from https://huggingface.co/{repo_id} elsewhere and pass its local path "
-            "(verifier.model=/path/to/model.pt or load_vggt('/path/to/model.pt')); use verifier.model=tiny for a "
-            "random model")
+    hint = (f"download model.pt from https://huggingface.co/{repo_id} elsewhere and pass its local path with "
+            "--verifier-model /path/to/model.pt (config: verifier.model), or --verifier-model tiny for a random "
+            "model (a pipeline check only)")
     for filename in _HUB_FILES[:-1]:
         try:
             return hub_file(repo_id, filename, what="VGGT weights", hint=hint)
