@@ -224,3 +224,16 @@ def test_read_weights_names_the_file_for_every_bad_weight_file(tmp_path: Path):
         assert str(tmp_path / name) in str(info.value)
     with pytest.raises(FileNotFoundError, match="missing.pt does not exist"):
         read_weights(tmp_path / "missing.pt", "verifier weights")
+
+
+def test_disk_full_names_the_output(tmp_path: Path):
+    import errno
+
+    for writer in (atomic_path, atomic_dir):
+        target = tmp_path / ("out.png" if writer is atomic_path else "R")
+        with pytest.raises(OSError) as info:
+            with writer(target):
+                raise OSError(errno.ENOSPC, "No space left on device")  # as Pillow raises it: no file name
+        assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+        assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []

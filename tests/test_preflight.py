@@ -101,3 +101,12 @@ def test_views_input_finds_the_views_and_cameras_a_command_wrote(tmp_path: Path)
     assert resolve_views_input(render) == (render / "views", None)
     grid = tmp_path / "grid.png"
     assert resolve_views_input(grid) == (grid, None)
+
+
+def test_a_cuda_device_without_cuda_is_a_problem_naming_the_flag():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    check = preflight(load_config("tiny").override("device", "cuda"), command="render", edit=False)
+    assert any("--device cpu" in p for p in check.problems)

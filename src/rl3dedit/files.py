@@ -76,10 +76,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     os.chmod(tmp, default_mode(folder=False))
     try:
-        yield tmp
+        with _naming_full_disk(path):
+            yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _naming_full_disk(path: Path) -> Iterator[None]:
+    """Re-raise a disk-full error (which writers such as Pillow raise without a file name) naming `path`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT) and not exc.filename:
+            raise OSError(exc.errno, f"{exc.strerror or 'No space left on device'} while writing", str(path)) from exc
+        raise
 
 
 @contextmanager
@@ -192,7 +204,8 @@ def atomic_dir(folder: str | Path, *, replaceable: Callable[[Path], bool] | None
         before = _identity(folder)
         tmp = _staging_dir(folder, "tmp")
         try:
-            yield tmp
+            with _naming_full_disk(folder):
+                yield tmp
             (tmp / STAGING_MARKER).unlink()
             if _identity(folder) != before:
                 _refuse_changed(tmp, folder, "was created, replaced or removed")

@@ -523,6 +523,10 @@ def preflight(
     except (RuntimeError, ValueError) as exc:
         raise ValueError(f"device {config.device!r}: {exc} (pass --device auto, cpu or cuda[:N])") from exc
     result = Preflight(command=command, preset=config.name, models=models, device=device)
+    if device.device.startswith("cuda") and device.gpu_name is None:
+        build = f"a CUDA {device.cuda} build" if device.cuda else "a CPU-only build"
+        result.problems.append(f"device {config.device!r} asked for, but torch ({device.torch}, {build}) sees no CUDA "
+                               "device; pass --device cpu (or auto), or install the CUDA build of torch")
     for m in models:
         if m.ok:
             continue

@@ -164,13 +164,14 @@ def start(
     from rl3dedit.preflight import preflight
 
     default = " (the default; --preset paper for the paper's models)" if not preset_given else ""
-    console.print(f"rl3dedit {command}: preset [bold]{escape(cfg.name)}[/]{default}, device {cfg.device}",
-                  highlight=False)
     try:
         check = preflight(cfg, command=command, out_dir=out, force=force, roles=roles,
                           flags=flags, fit=fit, edit=edit, train=train)
     except ValueError as exc:
         fail(str(exc))
+    device = check.device.device if cfg.device == check.device.device else f"{cfg.device} ({check.device.device})"
+    console.print(f"rl3dedit {command}: preset [bold]{escape(cfg.name)}[/]{default}, device {device}",
+                  highlight=False)
     if out is not None:
         from rl3dedit.pipeline.outputs import OutputExistsError, check_output_dir
 
