@@ -48,6 +48,30 @@ def _reward(name: str, scene, weights: str | None):
     return build_reward(name, load_config("tiny"))
 
 
+def print_table(records: list[dict], timing: dict[str, list[float]], rewards: list[str]) -> None:
+    """Markdown table: per reward and consistent source, correct orderings per perturbation, overall accuracy,
+    the mean margin (consistent - inconsistent), the mean consistent score and the seconds per set."""
+    perturbations = list(PERTURBATIONS)
+    print("| reward | source | " + " | ".join(perturbations) + " | accuracy | mean margin | mean consistent "
+          "| s per set |")
+    print("|---" * (len(perturbations) + 6) + "|")
+    for rname in rewards:
+        for kind in ("real", "render"):
+            rows = [r for r in records if r["reward"] == rname and r["source"] == kind]
+            if not rows:
+                continue
+            cells = []
+            for p in perturbations:
+                sel = [r for r in rows if r["perturbation"] == p]
+                cells.append(f"{sum(r['consistent'] > r['inconsistent'] for r in sel)}/{len(sel)}")
+            correct = sum(r["consistent"] > r["inconsistent"] for r in rows)
+            margin = sum(r["consistent"] - r["inconsistent"] for r in rows) / len(rows)
+            mean = sum(r["consistent"] for r in rows) / len(rows)
+            seconds = sum(timing[rname]) / len(timing[rname])
+            print(f"| {rname} | {kind} | " + " | ".join(cells) + f" | {correct / len(rows):.2f} | {margin:+.4f} | "
+                  f"{mean:.3f} | {seconds:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--captures", default=",".join(CAPTURES), help="which of the shipped captures to score")
@@ -62,7 +86,17 @@ def main() -> None:
     parser.add_argument("--shift-px", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--from-json", type=Path, nargs="+", default=None,
+                        help="print the table of earlier --json runs together, without scoring")
     args = parser.parse_args()
+    if args.from_json:
+        runs = [json.loads(path.read_text()) for path in args.from_json]
+        timing: dict[str, list[float]] = {}
+        for run in runs:
+            for name, values in run["seconds_per_set"].items():
+                timing.setdefault(name, []).extend(values)
+        print_table([r for run in runs for r in run["records"]], timing, list(timing))
+        return
 
     torch.set_num_threads(2)
     names = args.captures.split(",")
@@ -105,23 +139,7 @@ def main() -> None:
     print(f"\n{platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {args.downscale=} ({captures[names[0]].cameras.width} px), "
           f"{args.views} views, {args.sets} sets per capture\n")
-    perturbations = list(PERTURBATIONS)
-    print("| reward | source | " + " | ".join(perturbations) + " | all | mean consistent | s per set |")
-    print("|---" * (len(perturbations) + 5) + "|")
-    for rname in args.rewards.split(","):
-        for kind in ("real", "render"):
-            rows = [r for r in records if r["reward"] == rname and r["source"] == kind]
-            if not rows:
-                continue
-            cells = []
-            for p in perturbations:
-                sel = [r for r in rows if r["perturbation"] == p]
-                cells.append(f"{sum(r['consistent'] > r['inconsistent'] for r in sel)}/{len(sel)}")
-            correct = sum(r["consistent"] > r["inconsistent"] for r in rows)
-            mean = sum(r["consistent"] for r in rows) / len(rows)
-            seconds = sum(timing[rname]) / len(timing[rname])
-            print(f"| {rname} | {kind} | " + " | ".join(cells) + f" | {correct / len(rows):.2f} | {mean:.3f} | "
-                  f"{seconds:.2f} |")
+    print_table(records, timing, args.rewards.split(","))
     if args.json is not None:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "records": records,
                                          "seconds_per_set": timing}, indent=1))

@@ -48,9 +48,10 @@ def test_demo_runs_and_says_tiny_is_not_quality(tmp_path: Path):
 def test_edit_from_a_capture_keeps_its_base_fit_and_records_its_inputs(tmp_path: Path, shared_dir: Path):
     face = shared_dir / "data" / "face"
     out = tmp_path / "run"
-    result = runner.invoke(app, ["edit", "--data", str(face), "--downscale", "16", "--fit-iters", "2", "--set",
-                                 "recon.max_init_points=300", "--set", "recon.eval_every=1000", "--refit-iters", "1",
-                                 "--view-size", "32", "-i", "give him a hat", "--out", str(out)])
+    args = ["edit", "--data", str(face), "--downscale", "16", "--fit-iters", "2", "--set", "recon.max_init_points=300",
+            "--set", "recon.eval_every=1000", "--refit-iters", "1", "--view-size", "32", "-i", "give him a hat",
+            "--fit-cache", str(tmp_path / "cache"), "--out"]
+    result = runner.invoke(app, [*args, str(out)])
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert "fit" in metrics["timings_s"] and "load" not in metrics["timings_s"], "the base fit is its own stage"
@@ -60,3 +61,10 @@ def test_edit_from_a_capture_keeps_its_base_fit_and_records_its_inputs(tmp_path:
 
     assert read_ply(out / "base" / "scene.ply").num_gaussians == metrics["base_fit"]["num_gaussians"]
     assert len(read_cameras_json(out / "base" / "cameras.json")) == 65
+    # A second edit of the same capture with the same fit settings reuses the fit: the identical base scene.
+    again = runner.invoke(app, [*args, str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    second = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert second["base_fit_reused"] and not metrics["base_fit_reused"]
+    first_scene, second_scene = read_ply(out / "base" / "scene.ply"), read_ply(tmp_path / "again" / "base" / "scene.ply")
+    assert (first_scene.means == second_scene.means).all()

@@ -52,6 +52,9 @@ def _walk(tmp_path: Path, shared_dir: Path, *, full: bool) -> None:
     views = tmp_path / "face-hat-views"
     _run(["render", "--scene", edit / "edited.ply", "--cameras", edit / "cameras.json", "--grid", "--out", views])
     assert len(list((views / "views").glob("*.png"))) == 9 and (views / "grid.png").is_file()
+    rescored = runner.invoke(app, ["score", str(views), "--preset", "tiny", "--json"])  # grid.png is not a view
+    assert rescored.exit_code == 0, rescored.output
+    assert json.loads(rescored.stdout)["num_views"] == 9 and "pairs" in json.loads(rescored.stdout)
     if not full:
         return
     path = next((face / "camera_paths").glob("*.json"))

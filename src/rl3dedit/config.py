@@ -60,6 +60,30 @@ class RunConfig(BaseModel):
         return RunConfig.model_validate(data)
 
 
+MODEL_ROLES: dict[str, tuple[str, str, str]] = {
+    "editor": ("FLUX.1-Kontext editor", "editor.model", "--editor-model"),
+    "transformer_file": ("editor transformer weights", "editor.transformer_file", "--transformer-file"),
+    "lora": ("editor LoRA", "editor.lora", "--lora"),
+    "verifier": ("VGGT verifier", "verifier.model", "--verifier-model"),
+    "clip": ("CLIP for CLIP-T / CLIP-dir", "eval.clip_model", "--clip-model"),
+    "lpips": ("LPIPS weights (anchor reward)", "rewards.lpips_weights", "--set rewards.lpips_weights="),
+}
+"""The models a run may load: role -> (what it is, config key, the flag commands use for it)."""
+
+
+def random_model_names(config: RunConfig, roles: tuple[str, ...]) -> list[str]:
+    """The models among `roles` that `config` builds with random weights (`tiny`); every number they produce checks
+    the pipeline only. No file or hub access."""
+    names = []
+    for role in roles:
+        what, key, _ = MODEL_ROLES[role]
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value == "tiny" or (role == "lpips" and value is None and config.rewards.allow_random_lpips):
+            names.append(what)
+    return names
+
+
 PRESETS = ("tiny", "paper")
 
 

@@ -22,8 +22,9 @@ class OutputExistsError(RL3DEditError, FileExistsError):
     the run; nothing there was touched."""
 
 
-class HubError(RL3DEditError, OSError):
-    """A model could not be resolved from the Hugging Face Hub (unreachable, timed out, not found, gated)."""
+class HubError(RL3DEditError, FileNotFoundError):
+    """A model could not be resolved from the Hugging Face Hub (offline, unreachable, timed out, not found, gated):
+    to its caller the model is simply not available, as a missing local file is."""
 
 
 class UnwritableOutputError(RL3DEditError, PermissionError):

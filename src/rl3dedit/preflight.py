@@ -1,10 +1,11 @@
 """Checks before long work, shared by every command and by `rl3dedit doctor`.
 
 `preflight(config, command=...)` resolves every model the command will load (without loading it), the device and
-the output folder's free space (the CLI adds whether it may be written), and estimates how long the job takes on this device. It never downloads and never waits on the
-hub's retries: a hub id is found in the local cache or, when online, costs one TCP connect. `Preflight.problems`
-lists everything that stops the job, each with the flag (or `--set key=value`) that fixes it, so the user fixes
-all of them at once. `memory_plan` estimates the peak memory of each stage of the edit job and of training from
+the output folder's free space (the CLI adds whether it may be written), and estimates how long the job takes on
+this device. It never downloads and never waits on the hub's retries: a hub id is found in the local cache, or costs
+one TCP connect (unreachable: missing at once) and one metadata request (gated, private, no such file).
+`Preflight.problems` lists everything that stops the job, each with the flag (or `--set key=value`) that fixes it,
+so the user fixes all of them at once. `memory_plan` estimates the peak memory of each stage of the edit job and of training from
 parameter counts of the real architectures built on the meta device (no weights).
 """
 
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from rl3dedit.config import MODEL_ROLES as ROLES  # role -> (what it is, config key, the flag commands use for it)
 from rl3dedit.config import RunConfig
 
 GIB = 2**30
@@ -32,16 +34,6 @@ COMMAND_MODELS: dict[str, tuple[str, ...]] = {
     "eval": ("editor", "transformer_file", "lora", "verifier", "clip"),
     "score": ("verifier",),
     "doctor": ("editor", "transformer_file", "lora", "verifier", "clip", "lpips"),
-}
-
-# role -> (what it is, config key, the flag commands use for it)
-ROLES: dict[str, tuple[str, str, str]] = {
-    "editor": ("FLUX.1-Kontext editor", "editor.model", "--editor-model"),
-    "transformer_file": ("editor transformer weights", "editor.transformer_file", "--transformer-file"),
-    "lora": ("editor LoRA", "editor.lora", "--lora"),
-    "verifier": ("VGGT verifier", "verifier.model", "--verifier-model"),
-    "clip": ("CLIP for CLIP-T / CLIP-dir", "eval.clip_model", "--clip-model"),
-    "lpips": ("LPIPS weights (anchor reward)", "rewards.lpips_weights", "--set rewards.lpips_weights="),
 }
 
 # Rough throughput of this class of machine, used only for "how long would this take" estimates on CPU.
@@ -181,19 +173,6 @@ def check_model(role: str, config: RunConfig) -> ModelCheck:
     return ModelCheck(role, what, key, value, status, where)
 
 
-def random_model_names(config: RunConfig, roles: tuple[str, ...]) -> list[str]:
-    """The models among `roles` that `config` builds with random weights (`tiny`); every number they produce checks
-    the pipeline only. No file or hub access."""
-    names = []
-    for role in roles:
-        what, key, _ = ROLES[role]
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
-        if value == "tiny" or (role == "lpips" and value is None and config.rewards.allow_random_lpips):
-            names.append(what)
-    return names
-
-
 # ------------------------------------------------------------------------------------------------------- device
 @dataclass(frozen=True)
 class DeviceInfo:
@@ -325,11 +304,10 @@ class JobEstimate:
         return sum(self.stages.values())
 
 
-def estimate_cpu_seconds(config: RunConfig, *, fit: bool, fit_pixels: int | None = None,
-                         edit: bool = True, train: bool = False) -> JobEstimate:
+def estimate_cpu_seconds(config: RunConfig, *, fit: bool, edit: bool = True, train: bool = False) -> JobEstimate:
     """Lower-bound CPU seconds of the edit job's stages: editor forward FLOPs at `CPU_FLOPS` (2 x params x tokens
-    per step), and fits at `CPU_SECONDS_PER_PIXEL_STEP`. `fit_pixels`: pixels of one capture image (default: a
-    view at views.view_size). `train`: one GRPO update instead (G rollouts of rl.num_steps forward steps, and
+    per step), and fits at `CPU_SECONDS_PER_PIXEL_STEP` (the base fit counted at the view size, though captures are
+    often larger). `train`: one GRPO update instead (G rollouts of rl.num_steps forward steps, and
     forward + backward, ~3x, over the window)."""
     stages: dict[str, float] = {}
     if train:
@@ -347,7 +325,7 @@ def estimate_cpu_seconds(config: RunConfig, *, fit: bool, fit_pixels: int | None
     view_pixels = config.views.view_size ** 2
     r = config.recon
     if fit:
-        stages["fit"] = r.fit_iters * r.views_per_step * (fit_pixels or view_pixels) * CPU_SECONDS_PER_PIXEL_STEP
+        stages["fit"] = r.fit_iters * r.views_per_step * view_pixels * CPU_SECONDS_PER_PIXEL_STEP
     if edit:
         per_step = r.refit_views_per_step if r.refit_views_per_step is not None else r.views_per_step
         per_step = per_step or config.views.num_views
@@ -403,7 +381,8 @@ def memory_plan(config: RunConfig, budget_gib: float | None, counts: dict[str, i
         fits = None if budget_gib is None else peak <= budget_gib
         plans.append(StagePlan(stage, resident, round(weights, 2), round(activations, 2), round(peak, 2), fits, fix))
 
-    # edit: one grid through the transformer; attention runs memory-efficient (no tokens^2 matrix).
+    # FLUX: width 3072, 19 double + 38 single blocks. edit: one grid through the transformer with memory-efficient
+    # attention (no tokens^2 matrix): a few dozen width-sized activations per token are live at once (rough).
     act = tokens * 3072 * eb * 24 / GIB if real_editor else 0.05
     if not real_editor:
         add("edit", ["tiny FLUX pipeline"], 0.0, act, "")
@@ -418,6 +397,7 @@ def memory_plan(config: RunConfig, budget_gib: float | None, counts: dict[str, i
     vggt_gib = counts["vggt_1b"] * 4 / GIB if real_verifier else 0.01
     frames = config.views.num_views * 2
     vtokens = (config.verifier.image_size // 14) ** 2
+    # VGGT: width-1024 tokens of every frame through the aggregator (rough), ~0.4 GiB per frame in the DPT heads.
     vact = frames * vtokens * 1024 * 4 * 8 / GIB + (config.verifier.frames_chunk_size or frames) * 0.4 * real_verifier
     add("verify", ["VGGT-1B (fp32)" if real_verifier else "tiny VGGT"], vggt_gib, vact,
         "--set verifier.frames_chunk_size=1 (DPT heads one frame at a time)")
@@ -427,7 +407,8 @@ def memory_plan(config: RunConfig, budget_gib: float | None, counts: dict[str, i
     ract = config.views.view_size ** 2 * 4 * 64 / GIB + gaussians * 200 / GIB
     add("refit", [f"{gaussians:,} Gaussians + optimiser", f"{config.views.num_views} edited views"],
         gauss_gib + views_gib, ract, "--set recon.max_gaussians=N (fewer Gaussians)")
-    chunk = getattr(config.render, "chunk_size", 4)
+    # gsplat's expanded SH coefficients: ~0.2 GiB per view per million Gaussians at SH degree 3 (render/config.py).
+    chunk = config.render.chunk_size
     tact = chunk * 0.2 * gaussians / 1e6 * (config.recon.sh_degree + 1) ** 2 / 16
     add("turntable", [f"{gaussians:,} Gaussians"], gaussians * 59 * 4 / GIB, tact,
         "--set render.chunk_size=1 (views per rasterizer call)")
@@ -477,7 +458,8 @@ class Preflight:
         return data
 
 
-def _disk_free_gib(path: Path) -> float | None:
+def disk_free_gib(path: Path) -> float | None:
+    """Free space of the file system `path` (or its nearest existing parent) would be written to, in GiB."""
     probe = path.expanduser().resolve()
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
@@ -504,7 +486,6 @@ def preflight(
     roles: tuple[str, ...] | None = None,
     flags: dict[str, str] | None = None,
     fit: bool = False,
-    fit_pixels: int | None = None,
     edit: bool = True,
     train: bool = False,
 ) -> Preflight:
@@ -518,15 +499,17 @@ def preflight(
     if command in ("edit", "demo") and config.rewards.view_reward != "consistency":
         roles = tuple(r for r in roles if r != "verifier")  # the QA stage then uses a check without VGGT
     models = [check_model(role, config) for role in roles]
+    device_problem = None
     try:
         device = device_info(config.device)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"device {config.device!r}: {exc} (pass --device auto, cpu or cuda[:N])") from exc
+    except (RuntimeError, ValueError) as exc:  # a malformed device, or CUDA asked for where there is none
+        device_problem, device = str(exc), device_info("cpu")
     result = Preflight(command=command, preset=config.name, models=models, device=device)
-    if device.device.startswith("cuda") and device.gpu_name is None:
-        build = f"a CUDA {device.cuda} build" if device.cuda else "a CPU-only build"
-        result.problems.append(f"device {config.device!r} asked for, but torch ({device.torch}, {build}) sees no CUDA "
-                               "device; pass --device cpu (or auto), or install the CUDA build of torch")
+    if device_problem is not None:
+        result.problems.append(device_problem)
+    elif device.device.startswith("cuda") and device.gpu_name is None:
+        result.problems.append(f"device {config.device!r} asked for, but torch ({device.torch}) sees no CUDA device; "
+                               "pass --device cpu (or auto), or install the CUDA build of torch")
     for m in models:
         if m.ok:
             continue
@@ -537,9 +520,9 @@ def preflight(
         result.problems.append(f"{m.what} ({m.key} = {m.value!r}): {m.where}; {hint}")
     if out_dir is not None:  # whether the folder may be written is the CLI's check (pipeline.outputs)
         result.out_dir = str(out_dir)
-        result.disk_free_gib = _disk_free_gib(out_dir)
+        result.disk_free_gib = disk_free_gib(out_dir)
     if device.device == "cpu" and (fit or edit or train):
-        result.estimate = estimate_cpu_seconds(config, fit=fit, fit_pixels=fit_pixels, edit=edit, train=train)
+        result.estimate = estimate_cpu_seconds(config, fit=fit, edit=edit, train=train)
         total = result.estimate.total_s
         if total > CPU_LIMIT_S:
             parts = ", ".join(f"{k} {format_duration(v)}" for k, v in result.estimate.stages.items())

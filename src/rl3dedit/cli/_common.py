@@ -164,11 +164,8 @@ def start(
     from rl3dedit.preflight import preflight
 
     default = " (the default; --preset paper for the paper's models)" if not preset_given else ""
-    try:
-        check = preflight(cfg, command=command, out_dir=out, force=force, roles=roles,
-                          flags=flags, fit=fit, edit=edit, train=train)
-    except ValueError as exc:
-        fail(str(exc))
+    check = preflight(cfg, command=command, out_dir=out, force=force, roles=roles, flags=flags, fit=fit, edit=edit,
+                      train=train)
     device = check.device.device if cfg.device == check.device.device else f"{cfg.device} ({check.device.device})"
     console.print(f"rl3dedit {command}: preset [bold]{escape(cfg.name)}[/]{default}, device {device}",
                   highlight=False)
@@ -189,11 +186,9 @@ def start(
     return check
 
 
-
-
 class stage_progress:
     """A rich progress bar over a job's stages (`rl3dedit.progress.Progress`); a context manager yielding the
-    callback. Without a terminal (logs, CI) each stage is printed as one timestamped line instead."""
+    callback. Without a terminal (logs, CI) the bar is off: the job logs each stage as a timestamped line."""
 
     def __enter__(self):
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -208,9 +203,6 @@ class stage_progress:
         return self._update
 
     def _update(self, what: str, done: int, total: int, metrics=None) -> None:
-        if not console.is_terminal:
-            console.log(f"{what} ({done + 1}/{total})" if total > 0 else what)
-            return
         if self._task is None:
             self._task = self._progress.add_task(what, total=total if total > 0 else None)
         self._progress.update(self._task, description=what, completed=done)

@@ -25,7 +25,7 @@ def doctor(
 ) -> None:
     """Check torch/CUDA, the GPU, gsplat's kernels, nvcc, every configured model, disk space, and plan memory per
     stage for the preset; say what to change where something is missing or does not fit. Always exits 0."""
-    from rl3dedit.preflight import memory_plan, nvcc_version, parameter_counts, preflight
+    from rl3dedit.preflight import disk_free_gib, memory_plan, nvcc_version, parameter_counts, preflight
     from rl3dedit.render import gsplat_status
 
     cfg = resolve_config(preset, config, sets, {"device": device})
@@ -36,7 +36,7 @@ def doctor(
     budget = info.gpu_free_gib if on_gpu else info.host_available_gib
     counts = parameter_counts()
     plan = memory_plan(cfg, budget, counts)
-    disk_free = _disk_free(out)
+    disk_free = disk_free_gib(out)
     report = {
         "preset": cfg.name,
         "device": check.device.__dict__,
@@ -56,18 +56,6 @@ def doctor(
         typer.echo(dumps_json(report, indent=2, default=str))
     else:
         _print(report)
-
-
-def _disk_free(path: Path) -> float | None:
-    import shutil
-
-    probe = path.expanduser().resolve()
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    try:
-        return round(shutil.disk_usage(probe).free / 2**30, 1)
-    except OSError:
-        return None
 
 
 def _print(report: dict) -> None:
@@ -93,7 +81,8 @@ def _print(report: dict) -> None:
         console.print(f"gsplat: {escape(g['reason'])}; the PyTorch rasterizer is used", highlight=False)
     console.print(f"nvcc: {report['nvcc'] or 'not found (gsplat needs it to compile its kernels, or prebuilt wheels)'}")
     disk = report["disk"]
-    console.print(f"disk: {disk['free_gib']} GiB free at {disk['path']}")
+    console.print(f"disk: {disk['free_gib']:.1f} GiB free at {disk['path']}" if disk["free_gib"] is not None
+                  else f"disk: free space unknown at {disk['path']}")
 
     models = Table(title="models", show_lines=False)
     for column in ("model", "config key", "status", "resolves to"):

@@ -52,6 +52,8 @@ def edit(
     num_views: Optional[int] = typer.Option(None, "--views", min=1, help="Views to edit (views.num_views, default 9 = one 3x3 grid); more are edited in grids along the camera path, each later grid holding views.anchor_cells already-edited views."),
     candidates: Optional[int] = typer.Option(None, "--candidates", min=1, help="Edit N candidates with different seeds and keep the most consistent (editor.candidates; default 1)."),
     fit_iters: Optional[int] = typer.Option(None, "--fit-iters", min=1, help="Steps of the base fit of --data (recon.fit_iters)."),
+    fit_cache: Optional[Path] = typer.Option(None, "--fit-cache", help="Folder where base fits of --data captures are kept and reused, keyed by capture and fit settings (default: ~/.cache/rl3dedit/fits, or $XDG_CACHE_HOME/rl3dedit/fits)."),
+    no_fit_cache: bool = typer.Option(False, "--no-fit-cache", help="Neither reuse nor keep a cached base fit."),
     refit_iters: Optional[int] = typer.Option(None, "--refit-iters", min=1, help="Steps of the refit to the edited views (recon.refit_iters)."),
     device: Optional[str] = device_option(),
     enhance: bool = typer.Option(False, "--enhance", help="Rewrite the instruction with an OpenAI-compatible LLM (editor.prompt_mode=enhance; OPENAI_API_KEY, or OPENAI_BASE_URL for a local server); falls back to the grid template."),
@@ -83,6 +85,7 @@ def edit(
         with stage_progress() as progress:
             report = run_edit(
                 cfg, instruction=instruction, out_dir=out, source=source, overwrite=overwrite, progress=progress,
+                fit_cache=None if no_fit_cache else (fit_cache or default_fit_cache()),
             )
     except (OutputExistsError, FileNotFoundError, ValueError, OSError) as exc:
         fail(str(exc))
@@ -91,6 +94,13 @@ def edit(
         from rl3dedit.cli.view import view_edit_report
 
         view_edit_report(report)
+
+
+def default_fit_cache() -> Path:
+    """Where base fits of captures are kept between edits: $XDG_CACHE_HOME/rl3dedit/fits (~/.cache/...)."""
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rl3dedit" / "fits"
 
 
 def print_edit_summary(report, config) -> None:
@@ -109,6 +119,8 @@ def print_edit_summary(report, config) -> None:
     if len(re.findall(r"\w+|[^\w\s]", prompt)) > 75:
         console.print(f"note: the prompt is longer than CLIP's 77 tokens: CLIP reads its start, T5 reads up to "
                       f"{config.editor.max_sequence_length} tokens")
+    if report.metrics.get("base_fit_reused"):
+        console.print("base fit: reused from the fit cache (--no-fit-cache refits)")
     chosen = report.metrics.get("candidates", {})
     if chosen.get("reason"):
         console.print(f"candidates: {chosen['reason']}", highlight=False)

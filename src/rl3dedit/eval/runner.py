@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from rl3dedit.chat import Transport
-from rl3dedit.config import resolve_device
+from rl3dedit.config import random_model_names, resolve_device
 from rl3dedit.eval.cases import SPLITS, CaseSet, EvalCameras, EvalCase, resolve_eval_cameras
 from rl3dedit.eval.report import render_report, turntable_strip
 from rl3dedit.eval.results import METRICS, CaseResult, GroupSummary, MetricValue, aggregate
@@ -377,8 +377,6 @@ def export_eval_cameras(config: RunConfig, cases: CaseSet, out_dir: Path) -> lis
 def _write_outputs(out_dir: Path, cases: CaseSet, config: RunConfig, results: list[CaseResult],
                    groups: dict[str, GroupSummary], *, method: str, judge_model: str | None,
                    ours: bool = True) -> None:
-    from rl3dedit.preflight import random_model_names
-
     # Numbers from random (tiny) models check the pipeline only: say so in every output.
     random_models = random_model_names(config, ("editor", "verifier", "clip") if ours else ("verifier", "clip"))
     summary = {

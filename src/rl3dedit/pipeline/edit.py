@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from rl3dedit.config import RunConfig, dump_config, resolve_device
+from rl3dedit.config import RunConfig, dump_config, random_model_names, resolve_device
 from rl3dedit.files import write_json
 from rl3dedit.pipeline.candidates import run_best_of_n, write_candidates
 from rl3dedit.pipeline.outputs import atomic_run_dir
@@ -91,12 +91,12 @@ class _StageClock:
 
 
 def _load_scene(config: RunConfig, source: SceneSource | None, scene: GaussianScene | None,
-                cameras: Cameras | None, device: torch.device) -> LoadedScene:
+                cameras: Cameras | None, device: torch.device, cache_dir: Path | None = None) -> LoadedScene:
     """The scene from `source`, or the given `scene` + `cameras` objects (exactly one of the two)."""
     if source is not None:
         if scene is not None or cameras is not None:
             raise ValueError("give either a scene source or scene + cameras objects, not both")
-        loaded = load_scene_source(source, config, device=device)
+        loaded = load_scene_source(source, config, device=device, cache_dir=cache_dir)
         assert loaded.scene is not None  # a full load always has a scene
         return loaded
     if scene is None or cameras is None:
@@ -167,15 +167,17 @@ def run_edit(
     turntable_frames: int = 36,
     overwrite: bool = False,
     progress: Progress | None = None,
+    fit_cache: Path | None = None,
 ) -> EditReport:
     """Edit a 3DGS scene with one text instruction and refit it; write every output into `out_dir`.
 
     Inputs: a `source` (`pipeline.source`: synthetic, .ply + cameras, or a capture folder, fitted first unless it
     names a ply; `scene_source_from_flags` builds one from the CLI flags), or `scene` + `cameras` objects.
+    `fit_cache`: a folder where a capture's base fit is kept and found again, keyed by the capture and the fit
+    settings (`pipeline.source.base_fit_path`), so a second edit of the same capture does not refit it.
     """
     from rl3dedit.editor import KontextGridEditor, edit_prompt, edit_seed
     from rl3dedit.editor.components import check_editor_sources, release_pipeline
-    from rl3dedit.preflight import random_model_names
     from rl3dedit.recon import refit
     from rl3dedit.scene import write_cameras_json, write_ply
     from rl3dedit.views import edit_in_grids, make_comparison_sheet, plan_grids, save_image, turntable_path
@@ -193,7 +195,7 @@ def run_edit(
             # Missing editor weights fail before any long fit or render; the editor itself loads after the base
             # fit (in "edit"), so its ~31 GiB (bf16, no offload) are not resident during the fit.
             check_editor_sources(config.editor)
-            loaded = _load_scene(config, source, scene, cameras, device)
+            loaded = _load_scene(config, source, scene, cameras, device, fit_cache)
             source_scene, all_cameras, render_path = loaded.scene, loaded.cameras, loaded.render_path
             fit_metrics = loaded.fit_metrics
         with clock.stage("select"):
@@ -313,6 +315,7 @@ def run_edit(
             **({"candidates": selection.to_json()} if selection is not None else {}),
             "refit": {k: v for k, v in refit_result.metrics.items() if isinstance(v, (int, float, str))},
             "base_fit": {k: v for k, v in fit_metrics.items() if isinstance(v, (int, float, str))},
+            "base_fit_reused": bool(fits and not fit_metrics),
             "timings_s": dict(clock.timings),
             "total_s": sum(clock.timings.values()),
             "peak_memory_mb": peak_memory_mb(device),
