@@ -61,3 +61,35 @@ def test_explicit_view_sets_are_checked_against_the_scene(tmp_path):
     bad = {"scenes": [{**MANIFEST["scenes"][0], "view_sets": [[0, 1, 2, 3, 4, 5, 6, 7, 40]]}]}
     with pytest.raises(ValueError, match=r"scene s: view_sets\[0\].*below the scene's 12 cameras"):
         prepare_dataset(config(), parse_manifest(bad), tmp_path, editor=StubEditor())
+
+
+def test_a_changed_prompt_or_setting_is_prepared_again_not_reused(tmp_path):
+    cfg, manifest = config(), parse_manifest(MANIFEST)
+    prepare_dataset(cfg, manifest, tmp_path, editor=StubEditor())
+    changed = {"scenes": [{**MANIFEST["scenes"][0], "prompts": ["make it red", "make it green"]}]}
+    editor = StubEditor()
+    report = prepare_dataset(cfg, parse_manifest(changed), tmp_path, editor=editor)
+    assert editor.calls == 2 * 9 and report.skipped == 2 + 2  # both view sets and the two "red" samples reused
+    data = PreparedDataset(tmp_path)
+    assert [data[i].prompt for i in range(4)] == ["make it red", "make it green"] * 2
+    assert json.loads((tmp_path / "samples" / "s-v001-p001" / "meta.json").read_text())["prompt"] == "make it green"
+    bigger = cfg.model_copy(update={"views": cfg.views.model_copy(update={"view_size": 48})})
+    editor = StubEditor()
+    report = prepare_dataset(bigger, parse_manifest(changed), tmp_path, editor=editor)
+    assert editor.calls == 4 * 9 and report.skipped == 0  # new view size: every view set and sample again
+    assert PreparedDataset(tmp_path)[0].source_views.shape[-1] == 48
+
+
+def test_prepare_refuses_a_foreign_folder_and_a_failed_first_run_leaves_nothing(tmp_path):
+    from rl3dedit.errors import OutputExistsError
+
+    user = tmp_path / "D"
+    (user / "samples" / "s-v000-p000").mkdir(parents=True)
+    (user / "samples" / "s-v000-p000" / "mine.txt").write_text("keep")
+    with pytest.raises(OutputExistsError, match="not written by rl3dedit"):
+        prepare_dataset(config(), parse_manifest(MANIFEST), user, editor=StubEditor())
+    assert [p.name for p in (user / "samples" / "s-v000-p000").iterdir()] == ["mine.txt"]
+    bad = {"scenes": [{**MANIFEST["scenes"][0], "view_sets": [[0, 1, 2, 3, 4, 5, 6, 7, 40]]}]}
+    with pytest.raises(ValueError):
+        prepare_dataset(config(), parse_manifest(bad), tmp_path / "new", editor=StubEditor())
+    assert not (tmp_path / "new").exists()

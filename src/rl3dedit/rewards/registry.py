@@ -8,6 +8,7 @@ from typing import Protocol
 import torch
 
 from rl3dedit.geometry import VerifierConfig, load_verifier
+from rl3dedit.render.config import RenderConfig
 from rl3dedit.rewards.anchor import AnchorReward
 from rl3dedit.rewards.composite import CompositeReward
 from rl3dedit.rewards.config import RewardsConfig
@@ -25,11 +26,13 @@ class RewardSettings(Protocol):
 
     rewards: RewardsConfig
     verifier: VerifierConfig
+    render: RenderConfig
 
 
 class _Defaults:
     rewards = RewardsConfig()
     verifier = VerifierConfig()
+    render = RenderConfig()
 
 
 def _vggt(settings: RewardSettings, device: torch.device | str, vggt: torch.nn.Module | None) -> torch.nn.Module:
@@ -44,7 +47,8 @@ def _consistency(settings, device, vggt, scene=None):
 
 def _warp(settings, device, vggt, scene=None):
     if scene is not None:  # the source scene's rendered depth: no verifier weights needed
-        return WarpReward(scene=scene, depth_rel_threshold=settings.rewards.depth_rel_threshold)
+        return WarpReward(scene=scene, depth_rel_threshold=settings.rewards.depth_rel_threshold,
+                          render_chunk_size=settings.render.chunk_size)
     return WarpReward(_vggt(settings, device, vggt), image_size=settings.verifier.image_size,
                       depth_rel_threshold=settings.rewards.depth_rel_threshold)
 

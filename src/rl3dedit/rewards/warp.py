@@ -21,6 +21,7 @@ import torch
 
 from rl3dedit.geometry import camera_translation_scale, photometric_reprojection_loss
 from rl3dedit.geometry.vggt import preprocessed_size
+from rl3dedit.render.config import RENDER_CHUNK_SIZE
 from rl3dedit.rewards._verifier import run_verifier
 from rl3dedit.rewards.breakdown import RewardBreakdown, check_cameras, check_views
 from rl3dedit.rewards.config import VIEW_REWARD_TERMS
@@ -76,13 +77,15 @@ class WarpReward:
         image_size: VGGT input width (multiple of 14; VGGT depth only).
         depth_rel_threshold: depth-agreement tau as a fraction of the target depth.
         batch_size: candidates per VGGT call; None = all at once.
+        render_chunk_size: views per rasterizer call for the scene's depth (bounds its peak memory).
     """
 
     term_names: tuple[str, ...] = VIEW_REWARD_TERMS["warp"]
     needs_cameras: bool = True
 
     def __init__(self, vggt: torch.nn.Module | None = None, *, scene: GaussianScene | None = None,
-                 image_size: int = 518, depth_rel_threshold: float = 0.05, batch_size: int | None = None) -> None:
+                 image_size: int = 518, depth_rel_threshold: float = 0.05, batch_size: int | None = None,
+                 render_chunk_size: int = RENDER_CHUNK_SIZE) -> None:
         if (vggt is None) == (scene is None):
             raise ValueError("WarpReward needs exactly one depth source: a VGGT module, or the source scene (scene=)")
         if image_size <= 0 or image_size % PATCH:
@@ -94,6 +97,7 @@ class WarpReward:
         self.image_size = image_size
         self.depth_rel_threshold = depth_rel_threshold
         self.batch_size = batch_size
+        self.render_chunk_size = render_chunk_size
 
     @property
     def depth_source(self) -> str:
@@ -126,7 +130,7 @@ class WarpReward:
 
         assert self.scene is not None
         with torch.no_grad():
-            out = render(self.scene, cameras.to(self.scene.means.device), mode="ED")
+            out = render(self.scene, cameras.to(self.scene.means.device), mode="ED", chunk_size=self.render_chunk_size)
         depth, alpha = out.depth[:, 0], out.alpha[:, 0]
         return torch.where(alpha >= COVERED_ALPHA, depth, torch.zeros_like(depth)).to(cameras.device)[None]
 

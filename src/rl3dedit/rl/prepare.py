@@ -13,11 +13,15 @@ Layout of the output folder (`PreparedDataset` reads it):
     samples/<id>/anchor_XX.png              the V single-view edits of that sample's prompt
     samples/<id>/meta.json                  prompt, seeds, view set
 Each item is written into a temporary folder and renamed, then the index is updated, so an interrupted run leaves
-only whole items; rerunning skips them (resumable).
+only whole items; rerunning skips them (resumable). Every indexed item stores a content `key` (a hash of what it was
+made from: the scene entry, view-set spec and render settings; for a sample also its prompt and the anchor editor
+settings), and an item is reused only when its key still matches: a changed prompt or setting is re-prepared, never
+silently reused. The folder is refused when it was not written by rl3dedit (`files.claimed_dir`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from rl3dedit.files import atomic_dir, read_json, write_json
+from rl3dedit.files import atomic_dir, claimed_dir, dumps_json, read_json, write_json
 from rl3dedit.pipeline.source import load_scene_source
 from rl3dedit.pipeline.view_set import prepare_view_set
 from rl3dedit.progress import Progress
@@ -62,6 +66,23 @@ def _read_index(out_dir: Path) -> dict:
     if index.get("version") != INDEX_VERSION:
         raise ValueError(f"{path}: index version {index.get('version')} is not {INDEX_VERSION}; prepare a new folder")
     return index
+
+
+def _content_key(*parts: object) -> str:
+    return hashlib.sha256(dumps_json(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _view_set_key(entry: SceneEntry, manifest: Manifest, config: RunConfig, set_index: int) -> str:
+    """What a view set's images depend on: the scene (and how a capture without ply is fitted), the view-set spec,
+    the view and render settings (not `chunk_size`, which changes no pixel)."""
+    return _content_key(entry.model_dump(mode="json", exclude={"prompts"}), str(manifest.root), set_index,
+                        config.views.model_dump(mode="json"), config.render.model_dump(mode="json", exclude={"chunk_size"}),
+                        config.scene.model_dump(mode="json"), config.recon.model_dump(mode="json"), config.seed)
+
+
+def _sample_key(set_key: str, spec: SampleSpec, config: RunConfig, steps: int) -> str:
+    """What a sample's anchors depend on: its view set, prompt, and the base editor's settings and step count."""
+    return _content_key(set_key, spec.prompt, spec.id, base_editor_config(config).model_dump(mode="json"), steps)
 
 
 def _atomic_item(final: Path, write: Callable[[Path], None]) -> None:
@@ -114,26 +135,33 @@ def prepare_dataset(config: RunConfig, manifest: Manifest, out_dir: str | Path, 
     derive_seed(editor.seed, sample id, view).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with claimed_dir(out_dir, "prepared data", keep_on_error=lambda folder: (folder / INDEX_NAME).is_file()):
+        return _prepare(config, manifest, out_dir, editor=editor, device=device, progress=progress)
+
+
+def _prepare(config: RunConfig, manifest: Manifest, out_dir: Path, *, editor, device: torch.device | str,
+             progress: Progress | None) -> PrepareReport:
     device = torch.device(device)
     index = _read_index(out_dir)
     steps = config.rl.prepare_num_steps or config.editor.num_steps
-    skipped = sum(1 for v in index["view_sets"].values() if v["scene"] in {e.name for e in manifest.scenes})
+    skipped = 0
     done = 0
     specs_all: list[SampleSpec] = []
     for entry in manifest.scenes:
-        view_sets = _render_view_sets(entry, manifest, config, index, out_dir, device)
+        view_sets, reused = _render_view_sets(entry, manifest, config, index, out_dir, device)
+        skipped += reused
         specs = sample_specs(Manifest(scenes=[entry], root=manifest.root), {entry.name: len(view_sets)})
         specs_all.extend(specs)
         for spec in specs:
-            if spec.id in index["samples"] and (out_dir / "samples" / spec.id).is_dir():
+            key = _sample_key(index["view_sets"][spec.view_set_id]["key"], spec, config, steps)
+            if index["samples"].get(spec.id, {}).get("key") == key and (out_dir / "samples" / spec.id).is_dir():
                 skipped += 1
                 done += 1
                 continue
             editor = editor if editor is not None else _build_editor(config, device)
             _prepare_sample(spec, out_dir, editor, config, steps)
             index["samples"][spec.id] = {"scene": spec.scene, "view_set": spec.view_set_id, "prompt": spec.prompt,
-                                         "prompt_index": spec.prompt_index}
+                                         "prompt_index": spec.prompt_index, "key": key}
             write_json(out_dir / INDEX_NAME, index)
             done += 1
             if progress is not None:
@@ -147,16 +175,18 @@ def prepare_dataset(config: RunConfig, manifest: Manifest, out_dir: str | Path, 
 
 
 def _render_view_sets(entry: SceneEntry, manifest: Manifest, config: RunConfig, index: dict, out_dir: Path,
-                      device: torch.device) -> list[list[int]]:
-    """The scene's view sets, rendering (and indexing) those not yet prepared. A scene whose view sets are all
-    prepared is not loaded again (a capture without `ply` would otherwise be re-fitted on every resume)."""
+                      device: torch.device) -> tuple[list[list[int]], int]:
+    """The scene's view sets and how many were reused, rendering (and indexing) those not yet prepared or whose
+    content key changed. A scene whose view sets are all prepared is not loaded again (a capture without `ply`
+    would otherwise be re-fitted on every resume)."""
     from rl3dedit.views import save_image
 
     expected = len(entry.view_sets) if isinstance(entry.view_sets, list) else entry.view_sets.auto
+    keys = {f"{entry.name}-v{i:03d}": _view_set_key(entry, manifest, config, i) for i in range(expected)}
     prepared = {k: v for k, v in index["view_sets"].items()
-                if v["scene"] == entry.name and (out_dir / "view_sets" / k).is_dir()}
+                if k in keys and v.get("key") == keys[k] and (out_dir / "view_sets" / k).is_dir()}
     if len(prepared) == expected:
-        return [prepared[f"{entry.name}-v{i:03d}"]["indices"] for i in range(expected)]
+        return [prepared[f"{entry.name}-v{i:03d}"]["indices"] for i in range(expected)], expected
     scene, cameras = load_scene(entry, manifest, config, device, cache_dir=out_dir / "scenes")
     view_sets = resolve_view_sets(entry, cameras, config.views.num_views)
     for set_index, indices in enumerate(view_sets):
@@ -172,9 +202,9 @@ def _render_view_sets(entry: SceneEntry, manifest: Manifest, config: RunConfig, 
             write_cameras_json(view_cameras.to("cpu"), tmp / "cameras.json", ids=indices)
 
         _atomic_item(out_dir / "view_sets" / set_id, write_set)
-        index["view_sets"][set_id] = {"scene": entry.name, "indices": indices}
+        index["view_sets"][set_id] = {"scene": entry.name, "indices": indices, "key": keys[set_id]}
         write_json(out_dir / INDEX_NAME, index)
-    return view_sets
+    return view_sets, len(prepared)
 
 
 def base_editor_config(config: RunConfig):
