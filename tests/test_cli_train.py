@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,12 @@ def test_train_cli_runs_and_refuses_to_overwrite(tmp_path):
     assert_records_versions(json.loads((tmp_path / "run" / "run.json").read_text())["provenance"])
     again = runner.invoke(app, args)
     assert again.exit_code != 0 and "--resume" in " ".join(again.output.split())
+    resumed = runner.invoke(app, [*args[:-1], "2", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    # hparams are logged once, under a fixed name: no wall-clock-named folder per start or resume
+    subfolders = sorted(p.name for p in (tmp_path / "run").rglob("*") if p.is_dir())
+    assert not [name for name in subfolders if re.fullmatch(r"[0-9.]+", name)], subfolders
+    assert subfolders.count("hparams") == 1, subfolders
 
 
 def test_train_cli_rejects_bad_steps(tmp_path):

@@ -102,7 +102,8 @@ def destination_lock(folder: str | Path) -> Iterator[None]:
     (two runs writing one --out is a mistake to report, not to serialise). Nested use in one process is allowed.
     The lock file is removed on release; a holder that finds its lock file replaced treats that as contention.
     """
-    folder = Path(folder).absolute()
+    folder = Path(folder).expanduser().absolute()
+    folder = folder.parent.resolve() / folder.name  # one key per folder, however its parent was spelled
     if fcntl is None or folder in _held_locks:
         _held_locks[folder] = _held_locks.get(folder, 0) + 1
         try:

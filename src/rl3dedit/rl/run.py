@@ -142,7 +142,9 @@ def _train(config: RunConfig, run_dir: Path, *, manifest: str | Path | None, dat
             "seed": config.seed, "num_processes": accelerator.num_processes, "device": str(accelerator.device),
             "mixed_precision": accelerator.mixed_precision,
             "provenance": provenance()})
-    accelerator.init_trackers("tensorboard", config=_flat_hparams(config))
+    accelerator.init_trackers("tensorboard")
+    if accelerator.is_main_process and trainer.update == 0:
+        _log_hparams(accelerator, config)
     try:
         result = trainer.train(max_updates, progress=progress)
         if trainer.update % config.rl.checkpoint_every != 0:
@@ -152,6 +154,14 @@ def _train(config: RunConfig, run_dir: Path, *, manifest: str | Path | None, dat
     finally:
         accelerator.end_training()
     return result
+
+
+def _log_hparams(accelerator, config: RunConfig) -> None:
+    """Record the rl.* settings once per run, in a fixed `hparams` sub-run. accelerate's and torch's default names
+    that sub-run after the wall clock, so every start and resume added another float-named folder to TensorBoard."""
+    writer = accelerator.get_tracker("tensorboard", unwrap=True)
+    writer.add_hparams(_flat_hparams(config), metric_dict={}, run_name="hparams")
+    writer.flush()
 
 
 def _flat_hparams(config: RunConfig) -> dict:
