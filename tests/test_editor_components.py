@@ -192,7 +192,7 @@ def test_bfl_file_loader_arguments(kontext_folder, tmp_path, monkeypatch):
     assert pipe.transformer is built and calls == []
     (path, kwargs), = received
     assert path == str(bfl)
-    assert kwargs == {"config": kontext_folder, "subfolder": "transformer", "torch_dtype": torch.bfloat16,
+    assert kwargs == {"config": kontext_folder, "subfolder": "transformer", "dtype": torch.bfloat16,
                       "local_files_only": True}
 
 

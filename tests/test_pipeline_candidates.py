@@ -8,12 +8,10 @@ import json
 import pytest
 import torch
 
+from arc_rig import arc_rig
 from rl3dedit.pipeline.candidates import AnchorCheck, candidate_seeds, select_best, write_candidates
-from rl3dedit.render import render
 from rl3dedit.rewards import AnchorReward, WarpReward
 from rl3dedit.rewards.perturb import hue_shift, shift_one_view
-from rl3dedit.scene import Cameras, intrinsics_from_fov, look_at_viewmats
-from rl3dedit.synthetic import SYNTHETIC_TARGET, make_synthetic_scene
 
 SIZE, V = 64, 4
 TINT = torch.tensor([1.0, 0.7, 0.5])[:, None, None]  # "the edit": every view warmed the same way
@@ -21,15 +19,7 @@ TINT = torch.tensor([1.0, 0.7, 0.5])[:, None, None]  # "the edit": every view wa
 
 @pytest.fixture(scope="module")
 def setup():
-    angles = torch.deg2rad(torch.arange(V) * 8.0)
-    target = torch.tensor(SYNTHETIC_TARGET)
-    eyes = target + torch.stack([2.4 * angles.cos(), 2.4 * angles.sin(), torch.full_like(angles, 1.35)], dim=1)
-    cameras = Cameras(look_at_viewmats(eyes, target, torch.tensor([0.0, 0.0, 1.0])),
-                      intrinsics_from_fov(50.0, SIZE, SIZE).expand(V, 3, 3).clone(), SIZE, SIZE)
-    scene = make_synthetic_scene(seed=0)
-    with torch.no_grad():
-        views = render(scene, cameras, mode="RGB", background=(1.0, 1.0, 1.0)).rgb.clamp(0, 1)
-    return scene, cameras, views
+    return arc_rig(V, SIZE)
 
 
 class StandInEditor:

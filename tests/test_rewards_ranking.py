@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rl3dedit.render import render
+from arc_rig import arc_rig, render_white
 from rl3dedit.rewards import SfMReward, WarpReward
 from rl3dedit.rewards.perturb import PERTURBATIONS, hue_shift, shift_one_view, shuffle_views
-from rl3dedit.scene import Cameras, intrinsics_from_fov, look_at_viewmats
-from rl3dedit.synthetic import SYNTHETIC_TARGET, make_synthetic_scene
+from rl3dedit.synthetic import make_synthetic_scene
 
 SIZE, V = 98, 4
 
@@ -18,15 +17,8 @@ SIZE, V = 98, 4
 @pytest.fixture(scope="module")
 def sets():
     """The consistent renders of a synthetic scene, then each perturbation of them (seeded), and the cameras."""
-    angles = torch.deg2rad(torch.arange(V) * 8.0)
-    target = torch.tensor(SYNTHETIC_TARGET)
-    eyes = target + torch.stack([2.4 * angles.cos(), 2.4 * angles.sin(), torch.full_like(angles, 1.35)], dim=1)
-    cameras = Cameras(look_at_viewmats(eyes, target, torch.tensor([0.0, 0.0, 1.0])),
-                      intrinsics_from_fov(50.0, SIZE, SIZE).expand(V, 3, 3).clone(), SIZE, SIZE)
-    scene = make_synthetic_scene(seed=0)
-    with torch.no_grad():
-        views = render(scene, cameras, mode="RGB", background=(1.0, 1.0, 1.0)).rgb.clamp(0, 1)
-        other = render(make_synthetic_scene(seed=1), cameras[[0]], mode="RGB", background=(1.0, 1.0, 1.0)).rgb[0]
+    scene, cameras, views = arc_rig(V, SIZE)
+    other = render_white(make_synthetic_scene(seed=1), cameras[[0]])[0]
     g = torch.Generator().manual_seed(0)
     variants = {name: fn(views, g, **({"other": other.clamp(0, 1)} if name == "replaced" else {}))
                 for name, fn in PERTURBATIONS.items()}

@@ -93,3 +93,15 @@ def test_prepare_refuses_a_foreign_folder_and_a_failed_first_run_leaves_nothing(
     with pytest.raises(ValueError):
         prepare_dataset(config(), parse_manifest(bad), tmp_path / "new", editor=StubEditor())
     assert not (tmp_path / "new").exists()
+
+
+def test_a_view_set_that_does_not_fit_the_scene_names_the_manifest(tmp_path):
+    import yaml
+
+    from rl3dedit.errors import InputError
+    from rl3dedit.rl import load_manifest
+
+    path = tmp_path / "manifest.yaml"
+    path.write_text(yaml.safe_dump({"scenes": [{**MANIFEST["scenes"][0], "view_sets": [list(range(8)) + [40]]}]}))
+    with pytest.raises(InputError, match=rf"{path}: scene s: view_sets\[0\]"):
+        prepare_dataset(config(), load_manifest(path), tmp_path / "out", editor=StubEditor())

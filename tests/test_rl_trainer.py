@@ -281,3 +281,21 @@ def test_trainer_needs_only_the_trainable_editor_protocol(prepared, tmp_path):
     first = trainer.history[0]
     assert first["policy/ratio_min"] == 1.0 and first["policy/ratio_max"] == 1.0
     assert editor.w[0] > 0.1 and editor.w[0] > editor.w[1] and editor.w[0] > editor.w[2]  # it learned "red"
+
+
+def test_resume_drops_metrics_lines_of_updates_it_will_redo(tmp_path):
+    """A run killed after logging updates 1-3 but before checkpoint 2 resumes at update 0 or 2; the lines of updates
+    it redoes (and a torn last line) must go, or metrics.jsonl would list an update twice (issue 17 item 11)."""
+    import json
+
+    from rl3dedit.rl.trainer import trim_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    lines = [json.dumps({"update": u, "reward/mean": 0.1 * u}) for u in (1, 2, 3)]
+    path.write_text("\n".join(lines) + '\n{"update": 4, "rew')
+    trim_metrics(path, 2)
+    assert [json.loads(line)["update"] for line in path.read_text().splitlines()] == [1, 2]
+    trim_metrics(path, 0)  # killed before the first checkpoint: everything is redone
+    assert path.read_text() == ""
+    trim_metrics(tmp_path / "absent.jsonl", 3)
+    assert not (tmp_path / "absent.jsonl").exists()

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from rl3dedit.capture.config import CaptureConfig
-from rl3dedit.files import dumps_json
+from rl3dedit.files import dumps_json, read_image
 from rl3dedit.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -39,10 +39,7 @@ def _load_model(config: CaptureConfig):
 
 
 def _read(path: Path) -> torch.Tensor:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)
+    return torch.from_numpy(read_image(path)).permute(2, 0, 1)  # 16-bit photos at full precision, errors name the file
 
 
 def pose_with_vggt(

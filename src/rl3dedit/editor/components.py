@@ -28,6 +28,14 @@ from rl3dedit.errors import HubError, InputError, RL3DEditError
 
 logger = logging.getLogger(__name__)
 
+
+def _dtype_kwarg(dtype: torch.dtype) -> dict[str, torch.dtype]:
+    """diffusers 0.42 renamed `torch_dtype` to `dtype` and warns on the old name; older releases know only the old."""
+    import diffusers
+    from packaging.version import Version
+
+    return {"dtype" if Version(diffusers.__version__) >= Version("0.42") else "torch_dtype": dtype}
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 BFL_KEY_MARKERS = ("double_blocks.", "single_blocks.", "img_in.")
 
@@ -268,7 +276,7 @@ def load_transformer_file(path: str, dtype: torch.dtype, base: str | None,
         _check_file_matches(path, {k: v.shape for k, v in empty.state_dict().items()})
     extra = {} if quantization is None else {"quantization_config": quantization}
     return FluxTransformer2DModel.from_single_file(
-        path, config=base, subfolder="transformer", torch_dtype=dtype, local_files_only=_offline(), **extra
+        path, config=base, subfolder="transformer", **_dtype_kwarg(dtype), local_files_only=_offline(), **extra
     )
 
 
@@ -284,7 +292,7 @@ def _load_transformer(config: EditorConfig, source: str | None, dtype: torch.dty
         return load_transformer_file(resolve_weight_file(config.transformer_file), dtype, source, quantization)
     if quantization is not None:
         return FluxTransformer2DModel.from_pretrained(
-            source, subfolder="transformer", torch_dtype=dtype, quantization_config=quantization,
+            source, subfolder="transformer", **_dtype_kwarg(dtype), quantization_config=quantization,
             local_files_only=_offline(),
         )
     return None
@@ -353,7 +361,7 @@ def load_pipeline(config: EditorConfig, device: torch.device | str) -> FluxKonte
     else:
         given = {} if transformer is None else {"transformer": transformer}
         try:
-            pipe = FluxKontextPipeline.from_pretrained(source, torch_dtype=dtype, local_files_only=_offline(), **given)
+            pipe = FluxKontextPipeline.from_pretrained(source, **_dtype_kwarg(dtype), local_files_only=_offline(), **given)
         except OSError as exc:
             raise MissingModelError(
                 f"could not load the editor model {config.model!r} ({exc}); pass --editor-model PATH to a local "

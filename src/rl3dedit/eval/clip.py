@@ -236,7 +236,7 @@ def load_clip(name: str, device: torch.device | str = "cpu", preprocess: ClipPre
         local_only = resolve(name, "config.json", what="CLIP model", hint="set eval.clip_model (--clip-model) to a "
                              "local transformers CLIP folder, or to `tiny` for pipeline checks").local_only
     try:
-        model = CLIPModel.from_pretrained(name, torch_dtype=torch.float32, local_files_only=local_only)
+        model = CLIPModel.from_pretrained(name, dtype=torch.float32, local_files_only=local_only)
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
     except (OSError, ValueError) as exc:
         raise FileNotFoundError(

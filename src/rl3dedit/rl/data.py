@@ -114,6 +114,8 @@ class Manifest(BaseModel):
     scenes: list[SceneEntry]
     root: Path = Path(".")
     """Folder relative paths resolve against (the manifest file's folder; set by `load_manifest`)."""
+    source: str = "<manifest>"
+    """Where the manifest came from (its file), for errors found after parsing; set by `parse_manifest`."""
 
     @model_validator(mode="after")
     def _unique(self) -> "Manifest":
@@ -176,7 +178,7 @@ def parse_manifest(data: object, source: str = "<manifest>", root: Path = Path("
     if not isinstance(data, dict):
         raise ValueError(f"{source}: expected a mapping with a `scenes` list, found {type(data).__name__}")
     try:
-        return Manifest.model_validate({**data, "root": root})
+        return Manifest.model_validate({**data, "root": root, "source": source})
     except ValidationError as exc:
         lines = []
         for error in exc.errors():

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from rl3dedit.errors import InputError
 from rl3dedit.files import atomic_dir, claimed_dir, dumps_json, read_json, write_json
 from rl3dedit.pipeline.source import load_scene_source
 from rl3dedit.pipeline.view_set import prepare_view_set
@@ -188,7 +189,10 @@ def _render_view_sets(entry: SceneEntry, manifest: Manifest, config: RunConfig, 
     if len(prepared) == expected:
         return [prepared[f"{entry.name}-v{i:03d}"]["indices"] for i in range(expected)], expected
     scene, cameras = load_scene(entry, manifest, config, device, cache_dir=out_dir / "scenes")
-    view_sets = resolve_view_sets(entry, cameras, config.views.num_views)
+    try:
+        view_sets = resolve_view_sets(entry, cameras, config.views.num_views)
+    except ValueError as exc:  # a view set that does not fit the scene: name the manifest that asked for it
+        raise InputError(f"{manifest.source}: {exc}") from None
     for set_index, indices in enumerate(view_sets):
         set_id = f"{entry.name}-v{set_index:03d}"
         if set_id in prepared:

@@ -26,6 +26,7 @@ derive_seed(seed, "member", u, j, m); the anchor index uses derive_seed(seed, "a
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -39,7 +40,7 @@ import torch
 from torch import Tensor
 
 from rl3dedit.editor import Rollout, TrainableEditor, WindowSchedule, grid_prompt
-from rl3dedit.files import dumps_json
+from rl3dedit.files import dumps_json, write_text
 from rl3dedit.progress import Progress
 from rl3dedit.rewards import draw_anchor_index
 from rl3dedit.rl.checkpoint import CheckpointState, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -398,16 +399,36 @@ class GRPOTrainer:
         return path
 
     def resume(self) -> bool:
-        """Load the newest checkpoint of `run_dir` if there is one; returns whether it did."""
+        """Load the newest checkpoint of `run_dir` if there is one; returns whether it did. metrics.jsonl lines of
+        updates after it (logged before a kill, about to be redone) are dropped, so no update appears twice."""
         path = latest_checkpoint(self.run_dir)
+        if path is not None:
+            state = load_checkpoint(path, named_params=self.named_params, optimizer=self.optimizer,
+                                    scheduler=self.scheduler, ema=self.ema)
+            self.update, self.samples_seen = state.update, state.samples_seen
+        if self.accelerator.is_main_process:
+            trim_metrics(self.run_dir / "metrics.jsonl", self.update)
         if path is None:
             logger.info("no checkpoint in %s; starting from scratch", self.run_dir)
             return False
-        state = load_checkpoint(path, named_params=self.named_params, optimizer=self.optimizer,
-                                scheduler=self.scheduler, ema=self.ema)
-        self.update, self.samples_seen = state.update, state.samples_seen
         logger.info("resumed from %s (update %d, %d samples seen)", path, self.update, self.samples_seen)
         return True
+
+
+def trim_metrics(path: Path, last_update: int) -> None:
+    """Keep only the metrics.jsonl lines of updates <= `last_update` (a torn last line is dropped too)."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    kept = []
+    for line in lines:
+        try:
+            if int(json.loads(line)["update"]) <= last_update:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    if len(kept) != len(lines):
+        write_text(path, "".join(line + "\n" for line in kept))
 
 
 class _timed:
