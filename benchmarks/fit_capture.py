@@ -1,8 +1,8 @@
 """Held-out PSNR against wall time for a base 3DGS fit of a real capture (CPU by default).
 
-Usage:
-    python benchmarks/fit_capture.py --scene stone_horse --downscale 8 --iters 800 --eval-every 50
-    python benchmarks/fit_capture.py --scene face --downscale 4 --iters 300 --set lr_sh0=0.01
+Usage (`--scene` is a capture folder or its name under `--data-root`, default `$RL3DEDIT_DATA_ROOT`):
+    python benchmarks/fit_capture.py --data-root data --scene stone_horse --downscale 8 --iters 800 --eval-every 50
+    python benchmarks/fit_capture.py --scene data/face --downscale 4 --iters 300 --set lr_sh0=0.01
 
 Prints one line per evaluation (iteration, training seconds, loss, held-out PSNR, Gaussians) and a summary; every
 8th frame is held out. `--set name=value` overrides a `ReconConfig` field (repeatable). The defaults below adapt
@@ -27,13 +27,13 @@ import time
 from pathlib import Path
 
 import torch
+from data_root import add_data_root_argument, data_root
 
 from rl3dedit.recon import ReconConfig, fit, holdout_split, psnr, refit, scene_extent
 from rl3dedit.render import render
 from rl3dedit.scene import Capture, GaussianScene, load_capture, read_ply, rgb_to_sh_dc, write_ply
 from rl3dedit.views import select_views
 
-DATA = Path("/work/shared/data")
 _REFIT_SETTINGS = {
     "slow geometry (geometry lr x0.1, anchor 1.0)": {"refit_geometry_lr_scale": 0.1, "refit_anchor_weight": 1.0},
     "default (full rates, anchor 1.0)": {"refit_geometry_lr_scale": 1.0, "refit_anchor_weight": 1.0},
@@ -115,7 +115,8 @@ def refit_edit(scene: GaussianScene, capture: Capture, config: ReconConfig, iter
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scene", default="stone_horse", help="capture folder name under /work/shared/data or a path")
+    parser.add_argument("--scene", default="stone_horse", help="a capture folder, or its name under --data-root")
+    add_data_root_argument(parser)
     parser.add_argument("--downscale", type=int, default=8)
     parser.add_argument("--iters", type=int, default=800)
     parser.add_argument("--eval-every", type=int, default=50)
@@ -131,7 +132,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
 
-    path = Path(args.scene) if Path(args.scene).exists() else DATA / args.scene
+    path = Path(args.scene) if Path(args.scene).exists() else data_root(parser, args.data_root) / args.scene
     capture = load_capture(path, downscale=args.downscale)
     fields = dict(CPU_DEFAULTS, eval_every=args.eval_every, **_parse_overrides(args.overrides))
     config = ReconConfig(**fields)

@@ -1,9 +1,10 @@
 """Speed of scene I/O and view packing on CPU: splat .ply write/read, capture loading, view selection, grids.
 
-Each timing is the median of `--repeats` runs (after one warm-up). The capture timings need ../shared (the
-`face` capture, 65 frames at 512 px with OPENCV distortion) and are skipped without it.
+Each timing is the median of `--repeats` runs (after one warm-up). The capture timings need the `face` capture (65
+frames at 512 px with OPENCV distortion) under `--data-root` (default `$RL3DEDIT_DATA_ROOT`) and are skipped when
+neither is given.
 
-Usage: python benchmarks/scene_views.py [--gaussians 100000] [--repeats 3] [--shared ../shared]
+Usage: python benchmarks/scene_views.py [--gaussians 100000] [--repeats 3] [--data-root data]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from data_root import add_data_root_argument, data_root
 
 from rl3dedit.scene import GaussianScene, load_capture, read_ply, write_ply
 from rl3dedit.views import orbit_cameras, select_views, split, tile
@@ -43,8 +45,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gaussians", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    add_data_root_argument(parser)
     args = parser.parse_args()
+    root = data_root(parser, args.data_root, required=False)
+    face = None if root is None else root / "face"
+    if face is not None and not face.is_dir():
+        parser.error(f"{face} does not exist: the capture timings need the face capture under the data root")
     torch.set_num_threads(2)
 
     rows: list[tuple[str, float]] = []
@@ -54,8 +60,9 @@ def main() -> None:
         rows.append((f"write_ply, {args.gaussians} Gaussians, SH 3", _median_seconds(lambda: write_ply(scene, path), args.repeats)))
         rows.append((f"read_ply, {args.gaussians} Gaussians, SH 3", _median_seconds(lambda: read_ply(path), args.repeats)))
 
-    face = args.shared / "data" / "face"
-    if face.is_dir():
+    if face is None:
+        print("capture timings skipped: pass --data-root DIR or set RL3DEDIT_DATA_ROOT (a folder holding face/)")
+    else:
         for downscale in (1, 4):
             rows.append((
                 f"load_capture(face, downscale={downscale}) (65 frames, undistorted)",

@@ -1,6 +1,7 @@
 """Do the view-set rewards rank consistent view sets above inconsistent ones on the real captures? (issues 14, 18)
 
-Usage:
+Usage (with the captures `face/` and `stone_horse/` under `data/`; `--data-root DIR` works as well):
+    export RL3DEDIT_DATA_ROOT=data
     nice -n 10 python benchmarks/score_rewards.py --fit face=runs/face/scene.ply --fit stone_horse=runs/horse/scene.ply
     nice -n 10 python benchmarks/score_rewards.py --rewards sfm,warp,vggt --verifier-weights /path/to/model.pt
 
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+from data_root import add_data_root_argument, data_root
 
 from rl3dedit.config import load_config
 from rl3dedit.render import render_images
@@ -32,7 +34,6 @@ from rl3dedit.rewards import build_reward
 from rl3dedit.rewards.perturb import PERTURBATIONS
 from rl3dedit.scene import load_capture, read_ply
 
-DATA = Path("/work/shared/data")
 CAPTURES = ("face", "stone_horse")  # each one's "replaced" views come from the other
 
 
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--shift-px", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
+    add_data_root_argument(parser)
     parser.add_argument("--from-json", type=Path, nargs="+", default=None,
                         help="print the table of earlier --json runs together, without scoring")
     args = parser.parse_args()
@@ -98,10 +100,11 @@ def main() -> None:
         print_table([r for run in runs for r in run["records"]], timing, list(timing))
         return
 
+    root = data_root(parser, args.data_root)
     torch.set_num_threads(2)
     names = args.captures.split(",")
     fits = dict(item.split("=", 1) for item in args.fit)
-    captures = {name: load_capture(DATA / name, downscale=args.downscale) for name in CAPTURES}
+    captures = {name: load_capture(root / name, downscale=args.downscale) for name in CAPTURES}
     background = tuple(load_config("tiny").render.background)
     records, timing = [], {}
     for name in names:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import torch
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The edit command keeps base fits in the user's cache folder; tests must not fill (or reuse) a real one.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="rl3dedit-test-cache-")
 for _var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "RL3DEDIT_JUDGE_MODEL", "RL3DEDIT_ENHANCE_MODEL"):
     os.environ.pop(_var, None)
 
@@ -24,7 +27,10 @@ SHARED_DIR = Path(os.environ.get("RL3DEDIT_SHARED", REPO_ROOT.parent / "shared")
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """The ../shared folder (real scenes, VGGT fixtures); tests that need it skip where it does not exist."""
+    """The team's fixture folder ($RL3DEDIT_SHARED, else ../shared): real captures, VGGT conformance fixtures.
+
+    Tests that need it skip where it does not exist.
+    """
     if not SHARED_DIR.is_dir():
         pytest.skip(f"{SHARED_DIR} does not exist")
     return SHARED_DIR

@@ -158,3 +158,32 @@ def test_score_with_unreadable_verifier_weights_is_one_line(tmp_path, content):
     result = runner.invoke(app, ["score", "--verifier-weights", str(weights), str(tmp_path / "views")])
     assert result.exit_code == 1
     assert str(weights) in _one_error_line(result.output)
+
+
+def test_fit_into_a_folder_another_run_is_writing_is_refused_before_any_work(tmp_path):
+    import fcntl
+
+    fd = os.open(tmp_path.resolve() / ".fit.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as another process's run holds it
+    try:
+        result = runner.invoke(app, ["fit", "--data", str(tmp_path / "no-such-capture"), "--out", str(tmp_path / "fit")])
+    finally:
+        os.close(fd)
+    assert result.exit_code == 1
+    line = _one_error_line(result.output)
+    assert "another rl3dedit run is writing" in line and "no-such-capture" not in line
+
+
+def test_a_refused_resume_leaves_the_run_config_untouched(tmp_path):
+    from test_cli_train import small_files
+
+    config, manifest = small_files(tmp_path)
+    out = tmp_path / "run"
+    args = ["train", "--config", str(config), "--manifest", str(manifest), "--out", str(out), "--max-steps", "1"]
+    assert runner.invoke(app, args).exit_code == 0
+    before = (out / "config.yaml").read_bytes()
+    (tmp_path / "other").mkdir()
+    other, _ = small_files(tmp_path / "other", lora_rank=2)  # a config whose adapter cannot load the checkpoint
+    result = runner.invoke(app, [*args[:2], str(other), *args[3:], "--resume"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (out / "config.yaml").read_bytes() == before

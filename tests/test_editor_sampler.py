@@ -15,7 +15,7 @@ def pipe():
 
 
 @pytest.mark.parametrize(("tokens", "expected"), [
-    (1024, [1.0, 0.9037, 0.7897, 0.6525, 0.4842, 0.2730, 0.0]),  # 512² output, flow_grpo.md §5
+    (1024, [1.0, 0.9037, 0.7897, 0.6525, 0.4842, 0.2730, 0.0]),  # 512² output, docs/references.md §3
     (4096, [1.0, 0.9404, 0.8633, 0.7595, 0.6123, 0.3871, 0.0]),  # 1024² output
 ])
 def test_schedule_matches_reference_table_and_leaves_scheduler_alone(pipe, tokens, expected):

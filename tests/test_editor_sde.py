@@ -48,7 +48,7 @@ def test_ode_step_equals_diffusers_scheduler_step_bit_for_bit():
 
 
 def test_first_step_uses_sigma_star_substitute_and_matches_reference_table():
-    # flow_grpo.md §5: 512², N = 6 schedule; per-step s for a = 0.7 is .70 .72 .50 .39 .31 .22, and s = a at sigma = 1.
+    # docs/references.md §3: the 512², N = 6 schedule; per-step s for a = 0.7 is .70 .72 .50 .39 .31 .22 (s = a first).
     sigmas = torch.tensor([1.0, 0.9037, 0.7897, 0.6525, 0.4842, 0.2730, 0.0])
     s = sde_std_dev(sigmas[:-1], sigmas[1:], 0.7) * torch.sqrt(sigmas[:-1] - sigmas[1:])
     torch.testing.assert_close(s, torch.tensor([0.70, 0.72, 0.50, 0.39, 0.31, 0.22]), rtol=0, atol=6e-3)

@@ -1,4 +1,4 @@
-"""Captures: validation, format dispatch, downscaling, and the real-data convention checks (../shared)."""
+"""Captures: validation, format dispatch, downscaling, and the real-data convention checks (`shared_dir`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Conformance of our VGGT with the official implementation (shared/fixtures/vggt) and model-level invariants."""
+"""Conformance of our VGGT with the official implementation (fixtures found via `shared_dir`) and model invariants."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_full_size_keys_and_shapes_match_vggt_1b(shared_dir: Path) -> None:
 def test_reward_heads_parameter_count() -> None:
     with torch.device("meta"):
         model = VGGT(VGGTConfig(enable_point=False, enable_track=False))
-    assert sum(p.numel() for p in model.parameters()) == 1_157_941_492  # reference/vggt.md §6
+    assert sum(p.numel() for p in model.parameters()) == 1_157_941_492  # upstream's count, docs/references.md §4
 
 
 def test_fixture_outputs_fp32(fixture: tuple[Path, VGGT, torch.Tensor]) -> None:

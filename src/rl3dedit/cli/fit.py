@@ -21,7 +21,7 @@ from rl3dedit.cli._common import (
     set_option,
     start,
 )
-from rl3dedit.files import write_json
+from rl3dedit.files import destination_lock, write_json
 from rl3dedit.pipeline.outputs import atomic_run_dir
 from rl3dedit.provenance import provenance
 
@@ -76,6 +76,7 @@ class _FitProgress:
 
 
 def fit_command(
+    ctx: typer.Context,
     data: Path = typer.Option(..., "--data", help="Capture folder: nerfstudio (transforms.json) or COLMAP (sparse/0 + images/)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for scene.ply, cameras.json, metrics.json, holdout/ (written atomically)."),
     downscale: Optional[int] = typer.Option(None, "--downscale", min=1, help="Integer image downscale (default: scene.downscale of the config)."),
@@ -104,6 +105,8 @@ def fit_command(
         "scene.downscale": downscale, "recon.fit_iters": fit_iters or iters_alias, "seed": seed, "device": device})
     start(cfg, "fit", preset_given=bool(preset or config), out=out, overwrite=overwrite, force=force, roles=(),
           fit=True, edit=False)
+    # --out stays locked for the whole fit: a second fit into it is refused now, not after its own fit
+    ctx.with_resource(destination_lock(Path(out).expanduser().resolve()))
     try:
         capture = load_capture(data, downscale=cfg.scene.downscale)
     except (FileNotFoundError, ValueError, OSError) as exc:
