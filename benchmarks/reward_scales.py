@@ -1,9 +1,9 @@
 """Scales of the reward terms under each VGGT confidence transform, and reward timings on a 2-core CPU.
 
-1. Model-free: confidence maps shaped like real VGGT output (`vggt.md` §15: mean ~40, max ~260; inconsistent
+1. Model-free: confidence maps shaped like real VGGT output (docs/references.md §4: mean ~40, max ~260; inconsistent
    regions collapse to c ~ 1) with a growing fraction of collapsed pixels, as when more views of a set are replaced
-   by inconsistent edits (`paper.md` §4.1). Prints each transform's term value per fraction, its total swing, and
-   how much a few over-confident pixels move it.
+   by inconsistent edits (paper Fig. 5, docs/references.md §1). Prints each transform's term value per fraction,
+   its total swing, and how much a few over-confident pixels move it.
 2. The tiny random VGGT on rendered views: raw and transformed term values and their spread across a group
    (only scales: random weights cannot judge consistency).
 3. Timings: ConsistencyReward (tiny preset), LPIPS, Ph-Loss, SfMReward.

@@ -14,12 +14,22 @@ from rl3dedit.views import split, tile
 GRADE = torch.tensor([[0.9, 0.25, 0.0], [0.1, 0.75, 0.1], [0.0, 0.15, 0.6]])
 
 
+class _NoPipeline:
+    """What the edit job releases after editing (`editor.components.release_pipeline`)."""
+
+    components: dict = {}
+
+    def remove_all_hooks(self) -> None:
+        pass
+
+
 class GradingEditor:
     """A deterministic stand-in for the grid editor: a fixed colour transform (so a consistent 3D edit exists),
     plus 0.01 per call so a re-edited anchor would be visible."""
 
     rows = cols = 3
     calls = 0
+    pipe = _NoPipeline()
 
     @classmethod
     def from_config(cls, config, device, editor=None):

@@ -1,9 +1,9 @@
 """Feed-forward posing with our VGGT: camera head for poses and intrinsics, depth head for a point cloud.
 
-This is the route the paper's AnySplat stage stands for (RL3DEdit §4.1 builds scenes from unposed images with a
-feed-forward model): no feature matching, one forward pass over all frames. Poses are up to scale in the first
-camera's frame. The dataset is written as nerfstudio `transforms.json` (PINHOLE, at VGGT's input resolution) +
-`sparse_pc.ply`.
+This is the route the paper's AnySplat stage stands for (RL3DEdit appendix S2.3 warm-starts its refit with AnySplat, a
+feed-forward model that builds scenes from unposed images): no feature matching, one forward pass over all frames.
+Poses are up to scale in the first camera's frame. The dataset is written as nerfstudio `transforms.json` (PINHOLE,
+at VGGT's input resolution) + `sparse_pc.ply`.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def train(
     config: Optional[Path] = config_option(),
     sets: Optional[list[str]] = set_option(),
     manifest: Optional[Path] = typer.Option(None, "--manifest", help="Training manifest YAML (default: rl.manifest, else the built-in synthetic one)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="A folder prepared by `rl3dedit prepare` (prepared into it when unfinished)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A folder written by `rl3dedit prepare`; an interrupted one is completed first (a folder prepare did not write is refused)."),
     max_updates: Optional[int] = typer.Option(None, "--max-updates", min=1, help="Stop after this many GRPO updates."),
     max_steps_alias: Optional[int] = typer.Option(None, "--max-steps", min=1, hidden=True),
     editor_model: Optional[str] = typer.Option(None, "--editor-model", help="FLUX.1-Kontext diffusers folder or hub id (editor.model)."),

@@ -44,7 +44,7 @@ def relative_poses(viewmats: torch.Tensor) -> torch.Tensor:
 
 
 def translation_directions(translations: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Unit translation directions t / max(|t|, eps) (paper §4.4), (..., 3) -> (..., 3).
+    """Unit translation directions t / max(|t|, eps) (paper Eq. 2), (..., 3) -> (..., 3).
 
     A zero translation (a pure rotation between two views) has no direction; it maps to the zero vector,
     so its direction error against a unit vector is exactly 1.

@@ -54,7 +54,7 @@ class NerfstudioCapture:
 
 
 def opengl_c2w_to_viewmats(c2w: torch.Tensor) -> torch.Tensor:
-    """(V, 4, 4) OpenCV world-to-camera viewmats from (V, 4, 4) OpenGL camera-to-world poses (section 9)."""
+    """(V, 4, 4) OpenCV world-to-camera viewmats from (V, 4, 4) OpenGL camera-to-world poses (docs/references.md §5)."""
     return torch.linalg.inv(c2w.to(torch.float64) @ _OPENGL_TO_OPENCV.to(c2w.device))
 
 
