@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--scene", action="append", default=None, help="face, stone_horse (repeatable)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--matcher", default="auto")
-    parser.add_argument("--camera-model", default="SIMPLE_RADIAL")
+    parser.add_argument("--camera-model", default="OPENCV")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--fit-iters", type=int, default=200)
     parser.add_argument("--downscale", type=int, default=None)

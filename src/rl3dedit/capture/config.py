@@ -16,11 +16,12 @@ class CaptureConfig(BaseModel):
     """`colmap`: SIFT + matching + incremental mapping (pycolmap, CPU). `vggt`: feed-forward VGGT camera head + depth."""
     matcher: Literal["auto", "exhaustive", "sequential"] = "auto"
     """`auto` matches all pairs up to `exhaustive_max_images` images and consecutive frames above (video order)."""
-    exhaustive_max_images: int = Field(60, ge=2)
+    exhaustive_max_images: int = Field(100, ge=2)
     sequential_overlap: int = Field(10, ge=1)
     """Sequential matching pairs each image with this many following ones (COLMAP's default, quadratic overlap on)."""
-    camera_model: Literal["SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV"] = "SIMPLE_RADIAL"
-    """One shared camera for all images (photos from one device); undistortion turns it into PINHOLE."""
+    camera_model: Literal["SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV"] = "OPENCV"
+    """One shared camera for all images (photos from one device); undistortion turns it into PINHOLE. OPENCV (as
+    nerfstudio's ns-process-data) has separate fx and fy: videos resized to a square need it (benchmarks/RESULTS.md)."""
     max_image_size: int = Field(1600, ge=64)
     """Longer side used for SIFT extraction (COLMAP's default 3200 is needlessly slow on CPU for splat captures)."""
     max_num_features: int = Field(8192, ge=64)

@@ -59,6 +59,13 @@ def _vertical_fov(cameras: Cameras) -> float:
     return float(2 * np.arctan(cameras.height / 2 / float(cameras.Ks[0, 1, 1])))
 
 
+def _camera_ring_radius(cameras: Cameras, fallback: float) -> float:
+    """Median distance of the camera centres from their mean (the size of the capture's camera ring)."""
+    centres = torch.linalg.inv(cameras.viewmats.detach().to("cpu", torch.float64))[:, :3, 3]
+    ring = float((centres - centres.mean(0)).norm(dim=1).median()) if len(cameras) > 1 else 0.0
+    return ring if ring > 1e-6 else fallback
+
+
 def _uint8(image: torch.Tensor) -> np.ndarray:
     """(3, H, W) in [0, 1] -> (H, W, 3) uint8."""
     return (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
@@ -97,11 +104,13 @@ class SceneViewer:
             for state, scene in self._scenes.items()
         }
         centre, radius = self._bounds(source)
+        path = turntable if turntable is not None else self._orbit(source, views)
+        # Frustum sizes follow the cameras' own spread: splat clouds of real captures reach far into the background.
+        ring = _camera_ring_radius(views.cameras if views is not None else path, fallback=radius)
         self._frustums: dict[str, list] = {state: [] for state in STATES}
         if views is not None:
-            self._add_views(views, radius)
-        path = turntable if turntable is not None else self._orbit(source, views)
-        self._add_turntable(path, radius)
+            self._add_views(views, ring)
+        self._add_turntable(path, ring)
         self._set_initial_camera(path, centre)
         self._toggle = None
         if edited is not None:
@@ -156,7 +165,7 @@ class SceneViewer:
         for i, pose in enumerate(_poses(views.cameras)):
             for state, images, color in (("before", views.source, (60, 60, 200)), ("after", views.edited, (200, 90, 20))):
                 self._frustums[state].append(self._server.scene.add_camera_frustum(
-                    f"/views/{state}/{i:02d}", fov=fov, aspect=aspect, scale=0.15 * radius, color=color,
+                    f"/views/{state}/{i:02d}", fov=fov, aspect=aspect, scale=0.12 * radius, color=color,
                     thickness=2.0, thickness_units="screen",
                     image=_uint8(images[i]) if images.shape[0] else None, wxyz=pose.wxyz, position=pose.position,
                     visible=False,
@@ -188,14 +197,14 @@ class SceneViewer:
             )
         fov, aspect = _vertical_fov(path), path.width / path.height
         step = max(1, len(poses) // 12)
-        for i in range(0, len(poses), step):
+        for i in range(step // 2, len(poses), step):  # none at frame 0, where the initial view sits
             self._server.scene.add_camera_frustum(
-                f"/turntable/camera_{i:03d}", fov=fov, aspect=aspect, scale=0.06 * radius, color=(230, 180, 0),
+                f"/turntable/camera_{i:03d}", fov=fov, aspect=aspect, scale=0.05 * radius, color=(230, 180, 0),
                 thickness=1.5, thickness_units="screen", wxyz=poses[i].wxyz, position=poses[i].position,
             )
 
     def _set_initial_camera(self, path: Cameras, centre: np.ndarray) -> None:
-        """Start behind the turntable's first camera (so the path shows), looking at the scene, with the path's up."""
+        """Start behind the turntable's first camera (so the path shows), looking at the splats' median centre."""
         c2w = torch.linalg.inv(path.viewmats.detach().to("cpu", torch.float64)).numpy()
         up = -c2w[:, :3, 1].mean(axis=0)  # OpenCV y points down
         up /= np.linalg.norm(up) + 1e-12
