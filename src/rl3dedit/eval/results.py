@@ -50,6 +50,7 @@ METRICS: tuple[MetricSpec, ...] = (
                "oracle cases: PSNR (dB) vs the source render outside the edit's screen mask, unedited cameras"),
 )
 METRIC_KEYS: tuple[str, ...] = tuple(spec.key for spec in METRICS)
+ORACLE_METRIC_KEYS: tuple[str, ...] = tuple(key for key in METRIC_KEYS if key.startswith("oracle_"))
 
 
 @dataclass

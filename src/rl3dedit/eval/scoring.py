@@ -20,7 +20,7 @@ from rl3dedit.eval.cases import EvalCase
 from rl3dedit.eval.clip import ClipScorer, load_clip
 from rl3dedit.eval.config import ALL_METRICS
 from rl3dedit.eval.photometric import PhLoss, ph_loss_rendered_depth, ph_loss_vggt
-from rl3dedit.eval.results import MetricValue
+from rl3dedit.eval.results import ORACLE_METRIC_KEYS, MetricValue
 from rl3dedit.eval.viescore import (
     DEFAULT_PROMPTS,
     VIEScoreJudge,
@@ -249,6 +249,8 @@ def score_case(case: EvalCase, views: CaseViews, models: MetricModels, config: R
         details["timings_s"] = dict(views.timings)
     else:
         skip(("time_s",), "no timings recorded for this method")
+    # Ground truth exists only for oracle cases; the runner puts their values over these.
+    skip(ORACLE_METRIC_KEYS, "oracle cases only")
     for part in parts:
         metrics.update(part.metrics)
         details.update(part.details)
