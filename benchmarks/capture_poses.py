@@ -1,7 +1,7 @@
 """`rl3dedit capture` on the shipped captures with their poses withheld: registration, pose error, fit quality.
 
-Usage:
-    nice -n 10 python benchmarks/capture_poses.py --scene face --scene stone_horse --fit-iters 200
+Usage (the captures are folders under `--data-root`, default `$RL3DEDIT_DATA_ROOT`):
+    nice -n 10 python benchmarks/capture_poses.py --data-root data --scene face --scene stone_horse --fit-iters 200
     nice -n 10 python benchmarks/capture_poses.py --scene face --posed DIR     # reuse an earlier capture of face
 
 For each scene: the images alone are copied to a temporary folder and posed with `run_capture` (COLMAP, CPU, default
@@ -24,13 +24,12 @@ import time
 from pathlib import Path
 
 import torch
+from data_root import add_data_root_argument, data_root
 
 from rl3dedit.capture import CaptureConfig, pose_errors, read_capture_report, run_capture
 from rl3dedit.config import load_config
 from rl3dedit.recon import fit
 from rl3dedit.scene import load_cameras, load_capture
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def _fit_psnr(data: Path, downscale: int | None, iters: int) -> dict:
@@ -44,7 +43,7 @@ def _fit_psnr(data: Path, downscale: int | None, iters: int) -> dict:
 
 
 def measure(scene: str, args: argparse.Namespace) -> dict:
-    source = args.data / scene
+    source = args.data_root / scene
     with tempfile.TemporaryDirectory(prefix=f"capture-{scene}-") as tmp_name:
         tmp = Path(tmp_name)
         shutil.copytree(source / "images", tmp / "photos")  # images only: transforms.json and points withheld
@@ -82,7 +81,7 @@ def measure(scene: str, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scene", action="append", default=None, help="face, stone_horse (repeatable)")
-    parser.add_argument("--data", type=Path, default=DATA)
+    add_data_root_argument(parser)
     parser.add_argument("--matcher", default="auto")
     parser.add_argument("--camera-model", default="OPENCV")
     parser.add_argument("--threads", type=int, default=2)
@@ -90,6 +89,7 @@ def main() -> None:
     parser.add_argument("--downscale", type=int, default=None)
     parser.add_argument("--posed", type=Path, default=None, help="an earlier capture of the (single) --scene")
     args = parser.parse_args()
+    args.data_root = data_root(parser, args.data_root)
     torch.set_num_threads(args.threads)
     print(json.dumps({"platform": platform.platform(), "threads": torch.get_num_threads()}), flush=True)
     for scene in args.scene or ["face", "stone_horse"]:

@@ -1,8 +1,8 @@
 """The 3D half of an edit, measured against ground truth: oracle edits of a fitted real capture, refitted from M views.
 
-Usage:
+Usage (`--scene` takes capture folders, or their names under `--data-root`, default `$RL3DEDIT_DATA_ROOT`):
     nice -n 10 python benchmarks/oracle_refit.py --scene stone_horse face --kinds recolour remove add global \
-        --views 4 9 18 27 36 --steps 100 300 1000 3000 --starts warm cold --out /tmp/oracle.jsonl
+        --data-root data --views 4 9 18 27 36 --steps 100 300 1000 3000 --starts warm cold --out /tmp/oracle.jsonl
     python benchmarks/oracle_refit.py --table /tmp/oracle.jsonl      # the markdown table of a finished run
 
 For each capture: fit once at low resolution (cached under /tmp/rl3dedit_oracle_cache), then for every oracle kind
@@ -36,9 +36,9 @@ from rl3dedit.scene import Capture, load_capture, read_ply, write_ply
 from rl3dedit.views import select_views
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from data_root import add_data_root_argument, data_root  # noqa: E402
 from fit_capture import CPU_DEFAULTS  # noqa: E402  (the CPU fit schedule shared with benchmarks/fit_capture.py)
 
-DATA = Path("/work/shared/data")
 CACHE = Path("/tmp/rl3dedit_oracle_cache")
 BACKGROUND = (1.0, 1.0, 1.0)
 METHODS = {
@@ -99,10 +99,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("/tmp/oracle_refit.jsonl"))
     parser.add_argument("--table", type=Path, help="print the markdown table of a finished --out file and exit")
+    add_data_root_argument(parser)
     args = parser.parse_args()
     if args.table:
         print_table(args.table)
         return
+    # Scene names (not existing paths) are capture folders under the data root; ask for it only then.
+    root = data_root(parser, args.data_root) if any(not Path(name).exists() for name in args.scene) else None
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
     methods = {name: dict(METHODS.get(name, {})) for name in args.methods}
@@ -114,7 +117,7 @@ def main() -> None:
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; methods {methods}", flush=True)
     for name in args.scene:
-        capture = load_capture(DATA / name if not Path(name).exists() else Path(name), downscale=args.downscale)
+        capture = load_capture(Path(name) if Path(name).exists() else root / name, downscale=args.downscale)
         scene = fitted_scene(Path(name).name, capture, args.downscale, args.fit_iters)
         extent = scene_extent(capture.cameras)
         for kind in args.kinds:

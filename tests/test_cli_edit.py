@@ -55,7 +55,9 @@ def test_edit_from_a_capture_keeps_its_base_fit_and_records_its_inputs(tmp_path:
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert "fit" in metrics["timings_s"] and "load" not in metrics["timings_s"], "the base fit is its own stage"
-    assert metrics["inputs"] == {"kind": "capture", "path": str(face.resolve()), "ply": None}
+    inputs = metrics["inputs"]
+    assert inputs["kind"] == "capture" and inputs["ply"] is None and Path(inputs["path"]).is_absolute()
+    assert Path(inputs["path"]).resolve() == face.resolve()
     assert metrics["base_fit"]["iters"] == 2
     from rl3dedit.scene import read_cameras_json, read_ply
 
