@@ -482,3 +482,31 @@ def read_image(path: str | Path):
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise InputError(f"{path}: not a readable image: {exc}") from exc
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
+    """Refuse an existing output folder unless it is an rl3dedit run folder and `overwrite` is set, and a location
+    that cannot be written (checked before a long run, not after it)."""
+    out_dir = Path(out_dir).expanduser().absolute()
+    check_writable(out_dir)
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir} exists and is not a folder")
+    if not any(out_dir.iterdir()):
+        return
+    if not (out_dir / OWNER_MARKER).exists():
+        raise OutputExistsError(f"{out_dir} exists, is not empty and was not written by rl3dedit; choose another --out")
+    if not overwrite:
+        raise OutputExistsError(f"{out_dir} holds an earlier run; pass --overwrite to replace it")
+
+
+@contextmanager
+def atomic_run_dir(out_dir: Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder that becomes `out_dir` when the block succeeds, and is deleted when it fails."""
+    out_dir = Path(out_dir).expanduser().resolve()
+    check_output_dir(out_dir, overwrite=overwrite)
+    # ownership is checked again at the final rename: a folder that appeared or changed meanwhile is kept
+    with atomic_dir(out_dir, replaceable=is_ours) as tmp:
+        yield tmp
+        (tmp / OWNER_MARKER).write_text("written by rl3dedit\n")

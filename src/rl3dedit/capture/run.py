@@ -18,7 +18,7 @@ from pathlib import Path
 from rl3dedit.capture.config import CaptureConfig
 from rl3dedit.capture.sfm import IMAGE_SUFFIXES, CaptureError, common_size, list_images, run_sfm, undistort
 from rl3dedit.capture.video import VIDEO_SUFFIXES, is_video, sample_video
-from rl3dedit.files import atomic_dir, read_json, write_json
+from rl3dedit.files import atomic_run_dir, read_json, write_json
 from rl3dedit.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -69,19 +69,6 @@ def is_capture_output(path: str | Path) -> bool:
     return (Path(path) / REPORT_FILE).is_file()
 
 
-def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} exists and is not a folder")
-    if not any(out_dir.iterdir()):
-        return
-    if not is_capture_output(out_dir):
-        raise FileExistsError(f"{out_dir} exists, is not empty and was not written by rl3dedit capture; choose another --out")
-    if not overwrite:
-        raise FileExistsError(f"{out_dir} holds an earlier capture; pass --overwrite to replace it")
-
-
 def run_capture(
     source: str | Path,
     out_dir: str | Path,
@@ -106,9 +93,9 @@ def run_capture(
     source, out_dir = Path(source).expanduser(), Path(out_dir).expanduser().resolve()
     if not source.exists():
         raise FileNotFoundError(f"{source}: no such folder of photos or video")
-    _check_out_dir(out_dir, overwrite)
     timings: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="rl3dedit-capture-") as work_name, atomic_dir(out_dir) as staging:
+    with (tempfile.TemporaryDirectory(prefix="rl3dedit-capture-") as work_name,
+          atomic_run_dir(out_dir, overwrite=overwrite) as staging):
         work = Path(work_name)
         start = time.perf_counter()
         if is_video(source):
