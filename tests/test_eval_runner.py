@@ -182,3 +182,22 @@ def test_paper_style_cases_export_render_path_cameras(tmp_path, shared_dir):
         cameras = read_cameras_json(file)  # render-path frames: ids 0..8
         assert len(cameras) == 9 and [c["id"] for c in json.loads(file.read_text())] == list(range(9))
         assert max(cameras.width, cameras.height) == config.views.view_size
+
+
+def test_eval_renders_with_the_configured_backend(tmp_path, cases, config, monkeypatch):
+    """`render.backend` reaches eval's own renders (source and edited evaluation views, base fits), not only the
+    edit job's."""
+    import rl3dedit.render._contract as contract
+
+    backends: list[str] = []
+    real = contract.rasterize
+
+    def spy(*args, backend="auto", **kwargs):
+        backends.append(backend)
+        return real(*args, backend=backend, **kwargs)
+
+    monkeypatch.setattr(contract, "rasterize", spy)
+    torch_backend = config.override("render.backend", "torch").override("eval.metrics", ["ph_loss_rendered_depth"])
+    run = run_eval(torch_backend, cases, tmp_path / "eval", edit_fn=StandInEdit(fail_on={"explode"}), env={})
+    assert run.results[0].status == "ok"
+    assert len(backends) >= 2 and set(backends) == {"torch"}
