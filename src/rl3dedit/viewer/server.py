@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from rl3dedit.scene import Cameras, GaussianScene
+from rl3dedit.scene.pose import matrix_to_quaternion
 from rl3dedit.viewer.run_folder import EditedViews
 from rl3dedit.viewer.splats import splat_arrays
 
@@ -35,13 +36,6 @@ def free_port(host: str = HOST) -> int:
         return int(probe.getsockname()[1])
 
 
-def _matrix_to_wxyz(rotation: np.ndarray) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    x, y, z, w = Rotation.from_matrix(rotation).as_quat()
-    return np.array([w, x, y, z])
-
-
 @dataclass
 class _Pose:
     """A camera in viser's terms: camera-to-world rotation (wxyz) and position; viser frustums use OpenCV axes."""
@@ -50,9 +44,15 @@ class _Pose:
     position: np.ndarray
 
 
+def _c2w(cameras: Cameras) -> torch.Tensor:
+    """(V, 4, 4) float64 camera-to-world matrices on the host."""
+    return cameras.c2w.detach().to("cpu", torch.float64)
+
+
 def _poses(cameras: Cameras) -> list[_Pose]:
-    c2w = torch.linalg.inv(cameras.viewmats.detach().to("cpu", torch.float64)).numpy()
-    return [_Pose(_matrix_to_wxyz(m[:3, :3]), m[:3, 3]) for m in c2w]
+    c2w = _c2w(cameras)
+    wxyz = matrix_to_quaternion(c2w[:, :3, :3]).numpy()
+    return [_Pose(q, m[:3, 3]) for q, m in zip(wxyz, c2w.numpy())]
 
 
 def _vertical_fov(cameras: Cameras) -> float:
@@ -61,7 +61,7 @@ def _vertical_fov(cameras: Cameras) -> float:
 
 def _camera_ring_radius(cameras: Cameras, fallback: float) -> float:
     """Median distance of the camera centres from their mean (the size of the capture's camera ring)."""
-    centres = torch.linalg.inv(cameras.viewmats.detach().to("cpu", torch.float64))[:, :3, 3]
+    centres = _c2w(cameras)[:, :3, 3]
     ring = float((centres - centres.mean(0)).norm(dim=1).median()) if len(cameras) > 1 else 0.0
     return ring if ring > 1e-6 else fallback
 
@@ -205,7 +205,7 @@ class SceneViewer:
 
     def _set_initial_camera(self, path: Cameras, centre: np.ndarray) -> None:
         """Start behind the turntable's first camera (so the path shows), looking at the splats' median centre."""
-        c2w = torch.linalg.inv(path.viewmats.detach().to("cpu", torch.float64)).numpy()
+        c2w = _c2w(path).numpy()
         up = -c2w[:, :3, 1].mean(axis=0)  # OpenCV y points down
         up /= np.linalg.norm(up) + 1e-12
         self._server.scene.set_up_direction(tuple(up))

@@ -15,13 +15,13 @@ def splat_arrays(scene: GaussianScene) -> dict[str, np.ndarray]:
     Colours are the view-independent degree-0 SH term (viser renders one colour per splat); quaternions are wxyz.
     """
     with torch.no_grad():
-        rotation = quaternion_to_matrix(scene.quats.detach().float().cpu())
-        scales = scene.log_scales.detach().float().cpu().exp()
-        covariances = rotation @ torch.diag_embed(scales.square()) @ rotation.transpose(1, 2)
-        rgbs = (scene.sh_dc.detach().float().cpu() * SH_C0 + 0.5).clamp(0, 1)
-        opacities = torch.sigmoid(scene.opacity_logits.detach().float().cpu())[:, None]
+        scene = scene.to("cpu")
+        rotation = quaternion_to_matrix(scene.quats.float())
+        covariances = rotation @ torch.diag_embed(scene.scales.float().square()) @ rotation.transpose(1, 2)
+        rgbs = (scene.sh_dc.float() * SH_C0 + 0.5).clamp(0, 1)
+        opacities = scene.opacities.float()[:, None]
     return {
-        "centers": scene.means.detach().float().cpu().numpy(),
+        "centers": scene.means.detach().float().numpy(),
         "covariances": covariances.numpy(),
         "rgbs": rgbs.numpy(),
         "opacities": opacities.numpy(),
