@@ -32,6 +32,7 @@ import torch
 from rl3dedit.eval.oracle import ORACLE_KINDS, make_oracle, oracle_renders, score_oracle
 from rl3dedit.recon import ReconConfig, fit, refit, scene_extent
 from rl3dedit.render import render_images
+from rl3dedit.render.config import RenderConfig
 from rl3dedit.scene import Capture, load_capture, read_ply, write_ply
 from rl3dedit.views import select_views
 
@@ -41,6 +42,7 @@ from fit_capture import CPU_DEFAULTS  # noqa: E402  (the CPU fit schedule shared
 
 CACHE = Path("/tmp/rl3dedit_oracle_cache")
 BACKGROUND = (1.0, 1.0, 1.0)
+RENDER = RenderConfig(background=BACKGROUND)
 METHODS = {
     "paper": {"refit_color_init_iters": 0},
     "fast": {"refit_color_init_iters": 3},
@@ -79,7 +81,7 @@ def run_case(capture: Capture, scene, oracle, truth, picks: list[int], start: st
     setup = result.metrics.get("init_time_s", 0.0)
     rows = []
     for count in steps:
-        scores = score_oracle(result.snapshots[count], oracle, capture.cameras, picks, BACKGROUND, truth)
+        scores = score_oracle(result.snapshots[count], oracle, capture.cameras, picks, RENDER, truth)
         rows.append({**scores, "steps": count, "seconds": setup + per_step * count, "s_per_step": per_step})
     return rows
 
@@ -125,7 +127,7 @@ def main() -> None:
             touched = int(oracle.touched_source.sum()) if kind != "add" else int(oracle.touched_edited.sum())
             for m in args.views:
                 picks = select_views(capture.cameras, m)
-                truth = oracle_renders(oracle, capture.cameras, picks, BACKGROUND)
+                truth = oracle_renders(oracle, capture.cameras, picks, RENDER)
                 for start in args.starts:
                     for method, overrides in methods.items():
                         if start == "cold" and method != next(iter(methods)):

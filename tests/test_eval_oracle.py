@@ -18,10 +18,12 @@ from rl3dedit.eval.oracle import (
 )
 from rl3dedit.recon import ReconConfig, refit
 from rl3dedit.render import render_images
+from rl3dedit.render.config import RenderConfig
 from rl3dedit.synthetic import make_synthetic_scene
 from rl3dedit.views import orbit_cameras
 
 BACKGROUND = (1.0, 1.0, 1.0)
+RENDER = RenderConfig(background=BACKGROUND)
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +65,9 @@ def test_every_kind_has_ground_truth_and_a_mask(setup, kind: str) -> None:
     counts = {"recolour": 0, "remove": -int(oracle.touched_source.sum()), "add": 200, "global": 0}
     assert oracle.edited.num_gaussians == scene.num_gaussians + counts[kind]
     train = [0, 3, 6, 9]
-    truth = oracle_renders(oracle, cameras, train, BACKGROUND)
-    perfect = score_oracle(oracle.edited, oracle, cameras, train, BACKGROUND, truth)
-    untouched = score_oracle(scene, oracle, cameras, train, BACKGROUND, truth)
+    truth = oracle_renders(oracle, cameras, train, RENDER)
+    perfect = score_oracle(oracle.edited, oracle, cameras, train, RENDER, truth)
+    untouched = score_oracle(scene, oracle, cameras, train, RENDER, truth)
     assert perfect["novel_psnr"] > 90 and perfect["train_psnr"] > 90 and perfect["num_novel_views"] == 8
     assert untouched["novel_psnr"] < perfect["novel_psnr"] - 20
     if kind == "global":
@@ -92,9 +94,9 @@ def test_fast_refit_recovers_a_recolour_on_novel_views(setup) -> None:
     train = [0, 2, 4, 6, 8, 10]
     edited_views = render_images(oracle.edited, cameras[train], BACKGROUND)
     config = ReconConfig(refit_color_init_iters=3)
-    before = score_oracle(scene, oracle, cameras, train, BACKGROUND)
+    before = score_oracle(scene, oracle, cameras, train, RENDER)
     result = refit(scene, cameras[train], edited_views, config, iters=5, background=BACKGROUND)
-    after = score_oracle(result.scene, oracle, cameras, train, BACKGROUND)
+    after = score_oracle(result.scene, oracle, cameras, train, RENDER)
     assert after["novel_psnr"] > before["novel_psnr"] + 10, (before, after)
     assert after["preservation_psnr"] > 35, after
 

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from rl3dedit.recon import contribution_sums, psnr, ssim
 from rl3dedit.render import rasterize, render_images
+from rl3dedit.render.config import RenderConfig
 from rl3dedit.scene import SH_C0, Cameras, GaussianScene, rgb_to_sh_dc
 from rl3dedit.views.paths import capture_frame
 
@@ -217,24 +218,26 @@ def make_oracle(kind: str, scene: GaussianScene, cameras: Cameras, *, region_fra
     return global_colour(scene)
 
 
-def _weights(scene: GaussianScene, touched: Tensor, cameras: Cameras, chunk_size: int) -> Tensor:
+def _weights(scene: GaussianScene, touched: Tensor, cameras: Cameras, render: RenderConfig) -> Tensor:
     """(V, 1, H, W) summed render weight of the `touched` Gaussians."""
     feature = touched.to(scene.means)[:, None]
     chunks = []
-    for start in range(0, len(cameras), chunk_size):
-        part = cameras[list(range(start, min(start + chunk_size, len(cameras))))]
+    for start in range(0, len(cameras), render.chunk_size):
+        part = cameras[list(range(start, min(start + render.chunk_size, len(cameras))))]
         colors, _, _ = rasterize(scene.means, scene.quats, scene.scales, scene.opacities, feature,
-                                 part.viewmats.to(scene.means), part.Ks.to(scene.means), part.width, part.height)
+                                 part.viewmats.to(scene.means), part.Ks.to(scene.means), part.width, part.height,
+                                 backend=render.backend)
         chunks.append(colors.permute(0, 3, 1, 2))
     return torch.cat(chunks)
 
 
 @torch.no_grad()
-def edit_screen_mask(oracle: OracleEdit, cameras: Cameras, chunk_size: int = 4) -> Tensor:
+def edit_screen_mask(oracle: OracleEdit, cameras: Cameras, render: RenderConfig | None = None) -> Tensor:
     """(V, 1, H, W) bool: pixels where a Gaussian the edit touched contributes, in the source or the oracle
     render, grown by one pixel (the refit's changes bleed about a splat's footprint)."""
-    weight = torch.maximum(_weights(oracle.source, oracle.touched_source, cameras, chunk_size),
-                           _weights(oracle.edited, oracle.touched_edited, cameras, chunk_size))
+    render = render or RenderConfig()
+    weight = torch.maximum(_weights(oracle.source, oracle.touched_source, cameras, render),
+                           _weights(oracle.edited, oracle.touched_edited, cameras, render))
     mask = (weight > MASK_WEIGHT).float()
     return torch.nn.functional.max_pool2d(mask, kernel_size=3, stride=1, padding=1) > 0
 
@@ -264,26 +267,30 @@ class OracleRenders:
     novel_outside: Tensor
 
 
+def _render(scene: GaussianScene, cameras: Cameras, render: RenderConfig) -> Tensor:
+    return render_images(scene, cameras, render.background, backend=render.backend, chunk_size=render.chunk_size)
+
+
 @torch.no_grad()
-def oracle_renders(oracle: OracleEdit, cameras: Cameras, train_ids: list[int],
-                   background: tuple[float, float, float]) -> OracleRenders:
-    """Ground truth for `score_oracle`: `cameras` are all cameras of the capture, `train_ids` the edited views."""
+def oracle_renders(oracle: OracleEdit, cameras: Cameras, train_ids: list[int], render: RenderConfig) -> OracleRenders:
+    """Ground truth for `score_oracle`: `cameras` are all cameras of the capture, `train_ids` the edited views,
+    rendered with `render`'s background, backend and chunk size."""
     chosen = set(train_ids)
     novel_ids = [i for i in range(len(cameras)) if i not in chosen]
     if not novel_ids:
         raise ValueError("oracle: every camera is an edited view; no novel view is left to score")
     novel = cameras[novel_ids]
     return OracleRenders(
-        novel_target=render_images(oracle.edited, novel, background),
-        train_target=render_images(oracle.edited, cameras[list(train_ids)], background),
-        novel_source=render_images(oracle.source, novel, background),
-        novel_outside=~edit_screen_mask(oracle, novel),
+        novel_target=_render(oracle.edited, novel, render),
+        train_target=_render(oracle.edited, cameras[list(train_ids)], render),
+        novel_source=_render(oracle.source, novel, render),
+        novel_outside=~edit_screen_mask(oracle, novel, render),
     )
 
 
 @torch.no_grad()
 def score_oracle(scene: GaussianScene, oracle: OracleEdit, cameras: Cameras, train_ids: list[int],
-                 background: tuple[float, float, float], truth: OracleRenders | None = None) -> dict[str, float]:
+                 render: RenderConfig, truth: OracleRenders | None = None) -> dict[str, float]:
     """Scores of a refitted `scene` against the oracle.
 
     Returns:
@@ -291,11 +298,11 @@ def score_oracle(scene: GaussianScene, oracle: OracleEdit, cameras: Cameras, tra
         oracle), "preservation_psnr" (novel views vs the source render outside the edit's screen mask; NaN for a
         global edit, which has no outside), "num_gaussians", "num_novel_views".
     """
-    truth = truth or oracle_renders(oracle, cameras, train_ids, background)
+    truth = truth or oracle_renders(oracle, cameras, train_ids, render)
     chosen = set(train_ids)
     novel = cameras[[i for i in range(len(cameras)) if i not in chosen]]
-    novel_pred = render_images(scene, novel, background)
-    train_pred = render_images(scene, cameras[list(train_ids)], background)
+    novel_pred = _render(scene, novel, render)
+    train_pred = _render(scene, cameras[list(train_ids)], render)
     return {
         "novel_psnr": float(psnr(novel_pred, truth.novel_target)),
         "novel_ssim": float(ssim(novel_pred, truth.novel_target)),
@@ -336,11 +343,10 @@ def run_oracle_case(kind: str, scene: GaussianScene, cameras: Cameras, config: R
     sized = cameras.rescaled(planned.cameras.width, planned.cameras.height).to(scene.means.device)
     oracle = make_oracle(kind, scene, cameras, region_fraction=region_fraction, extent=scene_extent(cameras))
     view_cameras = sized[planned.indices]
-    targets = render_images(oracle.edited, view_cameras, background, backend=config.render.backend,
-                            chunk_size=config.render.chunk_size)
+    targets = _render(oracle.edited, view_cameras, config.render)
     result = refit(scene, view_cameras, targets, config.recon, device=scene.means.device, seed=config.seed,
                    background=background, render=config.render)
-    scores = score_oracle(result.scene.to(scene.means.device), oracle, sized, planned.indices, background)
+    scores = score_oracle(result.scene.to(scene.means.device), oracle, sized, planned.indices, config.render)
     touched = oracle.touched_edited if kind == "add" else oracle.touched_source
     scores.update(refit_steps=float(result.metrics["iters"]), refit_seconds=float(result.metrics["wall_time_s"]),
                   touched_gaussians=float(touched.sum()))
