@@ -489,15 +489,11 @@ def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
     that cannot be written (checked before a long run, not after it)."""
     out_dir = Path(out_dir).expanduser().absolute()
     check_writable(out_dir)
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir():
+    if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"{out_dir} exists and is not a folder")
-    if not any(out_dir.iterdir()):
-        return
-    if not (out_dir / OWNER_MARKER).exists():
+    if not is_ours(out_dir):
         raise OutputExistsError(f"{out_dir} exists, is not empty and was not written by rl3dedit; choose another --out")
-    if not overwrite:
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise OutputExistsError(f"{out_dir} holds an earlier run; pass --overwrite to replace it")
 
 
