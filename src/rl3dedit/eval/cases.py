@@ -21,7 +21,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rl3dedit.files import read_yaml
-from rl3dedit.pipeline.source import SceneSource
+from rl3dedit.pipeline.source import SceneSource, resolve_path
 from rl3dedit.scene import Cameras
 
 logger = logging.getLogger(__name__)
@@ -113,8 +113,7 @@ class CaseSet:
 
     def resolve(self, relative: str) -> Path:
         """A scene path from the cases file, made absolute against `data_root`."""
-        path = Path(os.path.expandvars(relative)).expanduser()
-        return path if path.is_absolute() else (self.data_root / path).resolve()
+        return resolve_path(relative, self.data_root)
 
 
 def _format_errors(exc: ValidationError) -> str:

@@ -33,7 +33,7 @@ from rl3dedit.chat import Transport
 from rl3dedit.config import random_model_names, resolve_device
 from rl3dedit.eval.cases import SPLITS, CaseSet, EvalCameras, EvalCase, resolve_eval_cameras
 from rl3dedit.eval.report import render_report, turntable_strip
-from rl3dedit.eval.results import METRICS, CaseResult, GroupSummary, MetricValue, aggregate
+from rl3dedit.eval.results import METRICS, ORACLE_METRIC_KEYS, CaseResult, GroupSummary, MetricValue, aggregate
 from rl3dedit.eval.scenes import load_case_scene
 from rl3dedit.eval.scoring import CaseViews, MetricModels, load_metric_models, score_case
 from rl3dedit.eval.table import render_table
@@ -180,7 +180,7 @@ def _edit_oracle(case: EvalCase, case_scene: LoadedScene, config: RunConfig) -> 
     ), config, case_scene.cameras.device)
     views, _ = _render(outcome.edited_scene.to(cameras.cameras.device), cameras.cameras, config.render, depth=False)
     scores = outcome.metrics
-    oracle = {f"oracle_{key}": scores[key] for key in ("novel_psnr", "novel_ssim", "train_psnr", "preservation_psnr")}
+    oracle = {key: scores[key.removeprefix("oracle_")] for key in ORACLE_METRIC_KEYS}
     return _Edited(cameras, views, {"refit": scores["refit_seconds"]}, outcome.view_indices, {},
                    {"oracle": {"kind": case.oracle.kind, **scores}}, oracle)
 
