@@ -69,10 +69,8 @@ def train(
         with Progress(*columns, console=console, disable=not main_process) as bar:
             task = bar.add_task("train", total=None, status="starting")
 
-            def progress(*args) -> None:
-                # rl3dedit.progress.Progress: (what, done, total, metrics); older trainers call (done, total, metrics)
-                done, total, *rest = args[1:] if isinstance(args[0], str) else args
-                metrics = (rest[0] if rest else None) or {}
+            def progress(what: str, done: int, total: int | None, metrics: dict | None = None) -> None:
+                metrics = metrics or {}
                 status = f"reward {metrics.get('reward/mean', float('nan')):.4f}{mark} clipfrac {metrics.get('policy/clipfrac', 0.0):.3f}"
                 bar.update(task, completed=done, total=total, status=status)
 
