@@ -117,6 +117,22 @@ def test_missing_repository_and_missing_file_are_told_apart(online, answering_en
         hub.probe("other/repo", "config.json", what="CLIP model", hint="h", timeout=5.0)
 
 
+def test_the_hub_is_asked_about_a_file_once_per_process_but_failures_again(online, answering_endpoint, monkeypatch):
+    import huggingface_hub
+
+    online(answering_endpoint)
+    calls: list[str] = []
+    real = huggingface_hub.get_hf_file_metadata
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda url, **kw: calls.append(url) or real(url, **kw))
+    for _ in range(3):  # preflight, weight check, loader
+        hub.probe("owner/repo", "config.json", what="CLIP model", hint="h", timeout=5.0)
+    assert len(calls) == 1
+    for _ in range(2):
+        with pytest.raises(hub.HubFileMissingError):
+            hub.probe("owner/repo", "model.pt", what="VGGT weights", hint="h", timeout=5.0)
+    assert len(calls) == 3
+
+
 def test_a_cached_file_is_used_when_the_hub_cannot_answer(online, silent_endpoint, monkeypatch, tmp_path):
     cached = tmp_path / "config.json"
     cached.write_text("{}")

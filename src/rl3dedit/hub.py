@@ -104,16 +104,25 @@ def _call_with_deadline(fn, timeout: float):
     return box.get("value")
 
 
+_answered: set[tuple[str, str, str]] = set()
+"""(endpoint, repo id, file) the hub has answered for in this process. The preflight, the weight check and the
+loader each resolve the same files; each answer can take up to the deadline, so one run asks about a file once."""
+
+
 def probe(repo_id: str, filename: str, *, what: str, hint: str, timeout: float | None = None) -> None:
     """One metadata request for `repo_id`/`filename` that must answer within `timeout` (default `hub_timeout()`);
-    raises `HubError` (`HubFileMissingError` for a missing file) naming the true reason and `hint`."""
+    raises `HubError` (`HubFileMissingError` for a missing file) naming the true reason and `hint`. A file the hub
+    already answered for in this process is not asked about again; failures are."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     timeout = hub_timeout() if timeout is None else timeout
     endpoint = _endpoint()
+    if (endpoint, repo_id, filename) in _answered:
+        return
     try:
         _call_with_deadline(lambda: get_hf_file_metadata(hf_hub_url(repo_id, filename), timeout=timeout), timeout)
+        _answered.add((endpoint, repo_id, filename))
     except GatedRepoError:
         raise HubError(f"{what} {repo_id!r} is gated: accept its licence at {endpoint}/{repo_id} and log in "
                        f"(`hf auth login` or HF_TOKEN); {hint}") from None
