@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from rl3dedit.capture.config import CaptureConfig
-from rl3dedit.files import dumps_json, read_image
+from rl3dedit.files import write_json
 from rl3dedit.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -25,21 +25,16 @@ MAX_POINTS = 100_000
 
 
 def _load_model(config: CaptureConfig):
-    from rl3dedit.geometry.vggt import build_tiny_vggt, load_vggt
+    from rl3dedit.geometry.config import VerifierConfig
+    from rl3dedit.geometry.vggt import load_verifier
 
-    if config.vggt_model == "tiny":
-        return build_tiny_vggt(config.seed).eval()
     try:
-        return load_vggt(config.vggt_model)
+        return load_verifier(VerifierConfig(model=config.vggt_model, tiny_seed=config.seed))
     except FileNotFoundError as exc:
         raise FileNotFoundError(
             f"--poses vggt needs VGGT-1B weights and they did not resolve: {exc}. Use the default --poses colmap, "
             "or pass --vggt-model /path/to/model.pt"
         ) from exc
-
-
-def _read(path: Path) -> torch.Tensor:
-    return torch.from_numpy(read_image(path)).permute(2, 0, 1)  # 16-bit photos at full precision, errors name the file
 
 
 def pose_with_vggt(
@@ -56,12 +51,12 @@ def pose_with_vggt(
         unproject_depth_map_to_point_map,
     )
     from rl3dedit.scene.nerfstudio import viewmats_to_opengl_c2w
-    from rl3dedit.views import save_image
+    from rl3dedit.views import load_image, save_image
 
     if progress is not None:
         progress("VGGT (load)", 0, 2)
     model = _load_model(config)
-    frames = preprocess_images([_read(p) for p in images], mode="crop")  # (S, 3, H, W), H and W multiples of 14
+    frames = preprocess_images([load_image(p) for p in images], mode="crop")  # (S, 3, H, W), H and W multiples of 14
     height, width = frames.shape[-2:]
     if progress is not None:
         progress("VGGT (forward)", 1, 2)
@@ -91,7 +86,7 @@ def pose_with_vggt(
         })
     meta = {"camera_model": "PINHOLE", "w": int(width), "h": int(height), "ply_file_path": "sparse_pc.ply",
             "frames": records}
-    (out_dir / "transforms.json").write_text(dumps_json(meta, indent=1))
+    write_json(out_dir / "transforms.json", meta)
     _write_points(out_dir / "sparse_pc.ply", xyz.numpy(), rgb.numpy())
     if progress is not None:
         progress("VGGT (written)", 2, 2)
