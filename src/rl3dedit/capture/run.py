@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rl3dedit.capture.config import CaptureConfig
-from rl3dedit.capture.sfm import IMAGE_SUFFIXES, CaptureError, common_size, list_images, run_sfm, undistort
+from rl3dedit.capture.sfm import CaptureError, common_size, list_images, photo_files, run_sfm, undistort
 from rl3dedit.capture.video import VIDEO_SUFFIXES, is_video, sample_video
 from rl3dedit.files import atomic_run_dir, read_json, write_json
 from rl3dedit.progress import Progress
@@ -61,7 +61,7 @@ def is_unposed_folder(path: str | Path) -> bool:
     path = Path(path)
     if not path.is_dir() or (path / "transforms.json").is_file() or find_colmap_model(path) is not None:
         return False
-    return any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())
+    return bool(photo_files(path))
 
 
 def is_capture_output(path: str | Path) -> bool:
@@ -158,7 +158,7 @@ def _folder_key(folder: Path, config: CaptureConfig) -> str:
     import hashlib
 
     digest = hashlib.sha1(config.model_dump_json().encode())
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
+    for path in photo_files(folder):
         stat = path.stat()
         digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()[:12]

@@ -20,7 +20,13 @@ from rl3dedit.progress import Progress
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+"""What counts as a photo to pose (COLMAP's readers; the views' wider list also takes renders' formats)."""
+
+
+def photo_files(folder: Path) -> list[Path]:
+    """The photos directly in `folder`, sorted by name (the order of a video's frames)."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
 
 
 class CaptureError(ValueError):
@@ -50,10 +56,10 @@ def list_images(folder: Path, min_images: int) -> list[Path]:
     """The image files directly in `folder`, sorted by name (the order of a video's frames)."""
     if not folder.is_dir():
         raise CaptureError(f"{folder}: no such folder of photos")
-    images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    images = photo_files(folder)
     if len(images) < min_images:
         raise CaptureError(
-            f"{folder}: {len(images)} image(s) ({', '.join(IMAGE_SUFFIXES)}); posing needs at least {min_images} "
+            f"{folder}: {len(images)} image(s) ({', '.join(PHOTO_SUFFIXES)}); posing needs at least {min_images} "
             "overlapping photos (a few dozen around the object work best)"
         )
     return images
