@@ -38,13 +38,6 @@ def _grid_shape(count: int) -> tuple[int, int]:
     return rows, math.ceil(count / rows)
 
 
-def _capture_cameras(data: Path):
-    from rl3dedit.scene import load_cameras
-
-    transforms = data / "transforms.json"
-    return load_cameras(transforms if transforms.is_file() else data)
-
-
 def _camera_path(path: Path, data: Path):
     from rl3dedit.scene.nerfstudio import read_camera_path, read_transforms_json
 
@@ -81,7 +74,7 @@ def render_command(
 ) -> None:
     """Render a Gaussian scene from selected cameras (or a camera path) to PNG files, with their cameras."""
     from rl3dedit.render import render_images
-    from rl3dedit.scene import read_ply, write_cameras_json
+    from rl3dedit.scene import load_cameras, read_ply, write_cameras_json
     from rl3dedit.views import save_image, select_views, tile
 
     view_size = view_size or size_alias
@@ -98,7 +91,7 @@ def render_command(
         if camera_path is not None:
             all_cameras = _camera_path(camera_path, data)
         else:
-            all_cameras = _capture_cameras(data) if cameras is None else _load(cameras)
+            all_cameras = load_cameras(cameras if cameras is not None else data)  # a capture: its transforms.json first
     except (FileNotFoundError, ValueError, OSError) as exc:
         fail(str(exc))
     if camera_path is not None:
@@ -137,9 +130,3 @@ def render_command(
             save_image(tile(images, rows=rows, cols=cols, layout=cfg.views.layout), staging / "grid.png")
     what = f"{len(images)} frames (frames/, video.mp4)" if camera_path else f"{len(images)} views (views/)"
     console.print(f"[bold green]done[/]: {what}, cameras.json{' and grid.png' if grid else ''} in {out}")
-
-
-def _load(path: Path):
-    from rl3dedit.scene import load_cameras
-
-    return load_cameras(path)
