@@ -506,3 +506,9 @@ def atomic_run_dir(out_dir: Path, *, overwrite: bool = False) -> Iterator[Path]:
     with atomic_dir(out_dir, replaceable=is_ours) as tmp:
         yield tmp
         (tmp / OWNER_MARKER).write_text("written by rl3dedit\n")
+
+
+def user_cache_dir() -> Path:
+    """rl3dedit's folder in the user's cache: $XDG_CACHE_HOME/rl3dedit, or ~/.cache/rl3dedit when it is unset or
+    empty (the XDG rule)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rl3dedit"

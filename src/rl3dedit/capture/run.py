@@ -18,7 +18,7 @@ from pathlib import Path
 from rl3dedit.capture.config import CaptureConfig
 from rl3dedit.capture.sfm import CaptureError, common_size, list_images, photo_files, run_sfm, undistort
 from rl3dedit.capture.video import VIDEO_SUFFIXES, is_video, sample_video
-from rl3dedit.files import atomic_run_dir, read_json, write_json
+from rl3dedit.files import atomic_run_dir, read_json, user_cache_dir, write_json
 from rl3dedit.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -148,9 +148,7 @@ def read_capture_report(folder: str | Path) -> CaptureReport:
 
 def default_cache_dir() -> Path:
     """Where `pose_folder` keeps posed copies of photo folders: $XDG_CACHE_HOME/rl3dedit/captures."""
-    import os
-
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rl3dedit" / "captures"
+    return user_cache_dir() / "captures"
 
 
 def _folder_key(folder: Path, config: CaptureConfig) -> str:

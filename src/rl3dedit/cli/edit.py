@@ -98,9 +98,9 @@ def edit(
 
 def default_fit_cache() -> Path:
     """Where base fits of captures are kept between edits: $XDG_CACHE_HOME/rl3dedit/fits (~/.cache/...)."""
-    import os
+    from rl3dedit.files import user_cache_dir
 
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rl3dedit" / "fits"
+    return user_cache_dir() / "fits"
 
 
 def print_edit_summary(report, config) -> None:
