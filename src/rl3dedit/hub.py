@@ -78,7 +78,8 @@ def cached_path(repo_id: str, filename: str) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
-def _endpoint() -> str:
+def endpoint() -> str:
+    """The hub address huggingface_hub uses (HF_ENDPOINT, read when it was imported)."""
     from huggingface_hub import constants
 
     return constants.ENDPOINT
@@ -117,17 +118,17 @@ def probe(repo_id: str, filename: str, *, what: str, hint: str, timeout: float |
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     timeout = hub_timeout() if timeout is None else timeout
-    endpoint = _endpoint()
-    if (endpoint, repo_id, filename) in _answered:
+    address = endpoint()
+    if (address, repo_id, filename) in _answered:
         return
     try:
         _call_with_deadline(lambda: get_hf_file_metadata(hf_hub_url(repo_id, filename), timeout=timeout), timeout)
-        _answered.add((endpoint, repo_id, filename))
+        _answered.add((address, repo_id, filename))
     except GatedRepoError:
-        raise HubError(f"{what} {repo_id!r} is gated: accept its licence at {endpoint}/{repo_id} and log in "
+        raise HubError(f"{what} {repo_id!r} is gated: accept its licence at {address}/{repo_id} and log in "
                        f"(`hf auth login` or HF_TOKEN); {hint}") from None
     except RepositoryNotFoundError:
-        raise HubError(f"{what} {repo_id!r}: no such repository on {endpoint} (or it is private and no token "
+        raise HubError(f"{what} {repo_id!r}: no such repository on {address} (or it is private and no token "
                        f"grants access); {hint}") from None
     except RevisionNotFoundError as exc:
         raise HubError(f"{what} {repo_id!r}: {exc}; {hint}") from None
@@ -135,15 +136,15 @@ def probe(repo_id: str, filename: str, *, what: str, hint: str, timeout: float |
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status == 404:
             raise HubFileMissingError(f"{what} {repo_id!r} has no file {filename!r}; {hint}") from None
-        raise HubError(f"{what} {repo_id!r}: {endpoint} answered HTTP {status}: {str(exc).splitlines()[0]}; "
+        raise HubError(f"{what} {repo_id!r}: {address} answered HTTP {status}: {str(exc).splitlines()[0]}; "
                        f"{hint}") from None
     except TimeoutError:
-        raise HubError(f"{what} {repo_id!r}: the hub at {endpoint} did not answer within {timeout:g} s (no network, "
+        raise HubError(f"{what} {repo_id!r}: the hub at {address} did not answer within {timeout:g} s (no network, "
                        f"a proxy that holds the connection, or a stalled endpoint; RL3DEDIT_HUB_TIMEOUT sets the "
                        f"limit); {hint}") from None
     except Exception as exc:  # noqa: BLE001 - connection refused, DNS failure, TLS errors: all "unreachable"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise HubError(f"{what} {repo_id!r}: cannot reach the hub at {endpoint} ({type(exc).__name__}: "
+        raise HubError(f"{what} {repo_id!r}: cannot reach the hub at {address} ({type(exc).__name__}: "
                        f"{first[:200]}); {hint}") from None
 
 

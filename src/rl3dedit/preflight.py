@@ -75,19 +75,15 @@ class ModelCheck:
         return self.status != "missing"
 
 
-def _offline() -> bool:
-    from rl3dedit import hub
-
-    return hub.offline()
-
-
 @functools.cache
 def hub_reachable(timeout: float = 3.0) -> bool:
     """One TCP connect to the Hugging Face endpoint (False at once when HF_HUB_OFFLINE is set), so that a machine
     without network is told in seconds, before any per-model request could wait on its timeout."""
-    if _offline():
+    from rl3dedit import hub
+
+    if hub.offline():
         return False
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    endpoint = urlparse(hub.endpoint())
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:
         socket.create_connection((endpoint.hostname or "", port), timeout=timeout).close()
@@ -104,7 +100,7 @@ def _hub_status(repo_id: str, filenames: tuple[str, ...], what: str) -> tuple[st
         cached = hub.cached_path(repo_id, filename)
         if cached is not None:
             return "cached", str(cached)
-    if _offline():
+    if hub.offline():
         return "missing", f"hub id {repo_id!r} is not in the local cache and HF_HUB_OFFLINE is set"
     if not hub_reachable():
         return "missing", f"hub id {repo_id!r} is not in the local cache and the hub is unreachable"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import string
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import torch
 from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxKontextPipeline, FluxTransformer2DModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer, T5Config, T5EncoderModel, T5Tokenizer
 
+from rl3dedit import hub
 from rl3dedit.editor.config import EditorConfig
 from rl3dedit.errors import HubError, InputError, RL3DEditError
 
@@ -145,10 +145,6 @@ def build_tiny_pipeline(seed: int = 0) -> FluxKontextPipeline:
 
 
 # ------------------------------------------------------------------------------------------------ real model loading
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
-
-
 def resolve_model_folder(model: str) -> str:
     """A local diffusers folder, or a hub id usable right now; otherwise `MissingModelError` naming the fix."""
     path = Path(model).expanduser()
@@ -270,13 +266,13 @@ def load_transformer_file(path: str, dtype: torch.dtype, base: str | None,
     if layout == "diffusers":
         from accelerate import init_empty_weights
 
-        config = FluxTransformer2DModel.load_config(base, subfolder="transformer", local_files_only=_offline())
+        config = FluxTransformer2DModel.load_config(base, subfolder="transformer", local_files_only=hub.offline())
         with init_empty_weights():
             empty = FluxTransformer2DModel.from_config(config)
         _check_file_matches(path, {k: v.shape for k, v in empty.state_dict().items()})
     extra = {} if quantization is None else {"quantization_config": quantization}
     return FluxTransformer2DModel.from_single_file(
-        path, config=base, subfolder="transformer", **_dtype_kwarg(dtype), local_files_only=_offline(), **extra
+        path, config=base, subfolder="transformer", **_dtype_kwarg(dtype), local_files_only=hub.offline(), **extra
     )
 
 
@@ -293,7 +289,7 @@ def _load_transformer(config: EditorConfig, source: str | None, dtype: torch.dty
     if quantization is not None:
         return FluxTransformer2DModel.from_pretrained(
             source, subfolder="transformer", **_dtype_kwarg(dtype), quantization_config=quantization,
-            local_files_only=_offline(),
+            local_files_only=hub.offline(),
         )
     return None
 
@@ -361,7 +357,7 @@ def load_pipeline(config: EditorConfig, device: torch.device | str) -> FluxKonte
     else:
         given = {} if transformer is None else {"transformer": transformer}
         try:
-            pipe = FluxKontextPipeline.from_pretrained(source, **_dtype_kwarg(dtype), local_files_only=_offline(), **given)
+            pipe = FluxKontextPipeline.from_pretrained(source, **_dtype_kwarg(dtype), local_files_only=hub.offline(), **given)
         except OSError as exc:
             raise MissingModelError(
                 f"could not load the editor model {config.model!r} ({exc}); pass --editor-model PATH to a local "
