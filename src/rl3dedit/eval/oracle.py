@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import Tensor
 
-from rl3dedit.recon import contribution_sums, psnr, ssim
+from rl3dedit.recon import contribution_sums, psnr, scene_extent, ssim
 from rl3dedit.render import rasterize, render_images
 from rl3dedit.render.config import RenderConfig
 from rl3dedit.scene import SH_C0, Cameras, GaussianScene, rgb_to_sh_dc
@@ -200,13 +200,12 @@ def global_colour(
 def make_oracle(kind: str, scene: GaussianScene, cameras: Cameras, *, region_fraction: float = 0.25,
                 extent: float | None = None, seed: int = 0) -> OracleEdit:
     """The default oracle of `kind` for a fitted scene: its region is the central sphere of radius
-    `region_fraction` x `extent` (default extent: the spread of the Gaussian centres); `add` places a ball of a
+    `region_fraction` x `extent` (default: `recon.scene_extent` of the cameras); `add` places a ball of a
     fifth of that radius on top of it, with the cameras' mean up direction."""
     if kind not in ORACLE_KINDS:
         raise ValueError(f"oracle kind must be one of {ORACLE_KINDS}, got {kind!r}")
     if extent is None:
-        means = scene.means.detach()
-        extent = float((means - means.median(dim=0).values).norm(dim=1).quantile(0.9))
+        extent = scene_extent(cameras)
     region = central_sphere(scene, region_fraction * extent)
     if kind == "recolour":
         return recolour(scene, region)
@@ -336,12 +335,12 @@ def run_oracle_case(kind: str, scene: GaussianScene, cameras: Cameras, config: R
     """Make the oracle of `kind`, render the view set the edit job would edit (`pipeline.view_set`) from it, refit
     the source to those views with `config.recon`, and score every other camera of the scene at the view size."""
     from rl3dedit.pipeline.view_set import plan_view_set
-    from rl3dedit.recon import refit, scene_extent
+    from rl3dedit.recon import refit
 
     background = tuple(config.render.background)
     planned = plan_view_set(cameras, config.views)
     sized = cameras.rescaled(planned.cameras.width, planned.cameras.height).to(scene.means.device)
-    oracle = make_oracle(kind, scene, cameras, region_fraction=region_fraction, extent=scene_extent(cameras))
+    oracle = make_oracle(kind, scene, cameras, region_fraction=region_fraction)
     view_cameras = sized[planned.indices]
     targets = _render(oracle.edited, view_cameras, config.render)
     result = refit(scene, view_cameras, targets, config.recon, device=scene.means.device, seed=config.seed,
